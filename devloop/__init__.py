@@ -1,0 +1,1 @@
+"""Local dev loop: the platform as processes on this machine, no cluster needed."""

@@ -1,0 +1,72 @@
+"""Environment variable names, registry aliases, ports and tag keys shared across the platform.
+
+Infra writes these into pod specs; training and serving read them. Changing a value here changes both sides.
+"""
+
+from enum import StrEnum
+from typing import Final
+
+
+class Env(StrEnum):
+    """Environment variables the training and serving containers read."""
+
+    # MLflow's own client variables: the SDK picks them up directly.
+    TRACKING_URI = "MLFLOW_TRACKING_URI"
+    TRACKING_USERNAME = "MLFLOW_TRACKING_USERNAME"
+    TRACKING_PASSWORD = "MLFLOW_TRACKING_PASSWORD"  # noqa: S105 - a variable name, not a secret
+
+    MODEL_NAME = "MLOPS_MODEL_NAME"
+    MODEL_ALIAS = "MLOPS_MODEL_ALIAS"
+    RELOAD_INTERVAL_SECONDS = "MLOPS_RELOAD_INTERVAL_SECONDS"
+    MAX_BATCH_ROWS = "MLOPS_MAX_BATCH_ROWS"
+    DRIFT_WINDOW = "MLOPS_DRIFT_WINDOW"
+    LOG_LEVEL = "MLOPS_LOG_LEVEL"
+
+    EXPERIMENT = "MLOPS_EXPERIMENT"
+    DATASET = "MLOPS_DATASET"
+    TARGET_COLUMN = "MLOPS_TARGET_COLUMN"
+    PROMOTION_MARGIN = "MLOPS_PROMOTION_MARGIN"
+    PROMOTION_FLOOR = "MLOPS_PROMOTION_FLOOR"
+    GIT_COMMIT = "MLOPS_GIT_COMMIT"
+
+
+DEFAULT_MODEL_NAME: Final = "mlops-classifier"
+DEFAULT_EXPERIMENT: Final = "mlops-training"
+CHAMPION_ALIAS: Final = "champion"
+CHALLENGER_ALIAS: Final = "challenger"
+
+MLFLOW_SERVICE_NAME: Final = "mlflow"
+MLFLOW_PORT: Final = 5000
+SERVING_SERVICE_NAME: Final = "serving"
+SERVING_PORT: Final = 8000
+
+# Writable scratch space inside read-only-root containers (an emptyDir in the cluster).
+CONTAINER_TMP_DIR: Final = "/tmp"  # noqa: S108 - a mount point, backed by an emptyDir
+
+
+class Route(StrEnum):
+    """Serving HTTP routes (probes and scrape config refer to them)."""
+
+    HEALTHZ = "/healthz"
+    READYZ = "/readyz"
+    PREDICT = "/v1/predict"
+    MODEL = "/v1/model"
+    METRICS = "/metrics"
+
+
+class Tag(StrEnum):
+    """Tag keys training writes on runs and model versions."""
+
+    GATE_DECISION = "mlops.gate.decision"
+    GATE_REASON = "mlops.gate.reason"
+    GATE_METRIC = "mlops.gate.metric"
+    GATE_CANDIDATE_SCORE = "mlops.gate.candidate_score"
+    GATE_CHAMPION_SCORE = "mlops.gate.champion_score"
+    DATASET_NAME = "mlops.dataset.name"
+    DATASET_DIGEST = "mlops.dataset.digest"
+    GIT_COMMIT = "mlops.git.commit"
+    CODE_VERSION = "mlops.code.version"
+
+
+# Run-artifact path of the training feature reference profile (on the run that logged the model version).
+REFERENCE_PROFILE_ARTIFACT: Final = "reference_profile.json"
