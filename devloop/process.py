@@ -70,7 +70,9 @@ class ManagedProcess:
             if http_ok(self.ready_url):
                 return time.monotonic() - started
             time.sleep(0.2)
-        raise ProcessFailedError(f"{self.name} not ready at {self.ready_url} after {timeout:.0f}s:\n{self.log_tail()}")
+        raise ProcessFailedError(
+            f"{self.name} not ready at {self.ready_url} after {timeout:.0f}s:\n{self.log_tail()}"
+        )
 
     def running(self) -> bool:
         """True while the child is alive."""
