@@ -1,0 +1,123 @@
+"""Typed options for the local dev loop, read once from the command line."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops_contract.names import DEFAULT_MODEL_NAME, MLFLOW_PORT, SERVING_PORT
+
+
+class DevLoopConfigError(ValueError):
+    """A bad option; the message names it."""
+
+
+@dataclass(frozen=True)
+class DevLoopConfig:
+    """Where the local platform keeps state, which ports it binds, and what it trains."""
+
+    state_dir: Path = Path(".state/dev")
+    host: str = "127.0.0.1"
+    mlflow_port: int = MLFLOW_PORT
+    serving_port: int = SERVING_PORT
+    prometheus_port: int = 9090
+    model_name: str = DEFAULT_MODEL_NAME
+    dataset: str = "breast_cancer"
+    prometheus: bool = True
+    retrain: bool = False
+    reload_interval_seconds: float = 5.0
+    exit_when_ready: bool = False
+
+    @property
+    def mlflow_url(self) -> str:
+        """Tracking URI."""
+        return f"http://{self.host}:{self.mlflow_port}"
+
+    @property
+    def serving_url(self) -> str:
+        """Serving base URL."""
+        return f"http://{self.host}:{self.serving_port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        """Prometheus base URL."""
+        return f"http://{self.host}:{self.prometheus_port}"
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is outside 1-65535")
+    return port
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"{number} must be > 0")
+    return number
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse would print usage and exit; we want one line the caller can show.
+        raise DevLoopConfigError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `python -m devloop` command line."""
+    d = DevLoopConfig()
+    parser = _Parser(
+        prog="python -m devloop",
+        description="Run the platform locally: MLflow, a bootstrap training run, serving, Prometheus.",
+    )
+    parser.add_argument(
+        "--state-dir", type=Path, default=d.state_dir, help="where MLflow keeps its DB/artifacts"
+    )
+    parser.add_argument("--mlflow-port", type=_port, default=d.mlflow_port)
+    parser.add_argument("--serving-port", type=_port, default=d.serving_port)
+    parser.add_argument("--prometheus-port", type=_port, default=d.prometheus_port)
+    parser.add_argument("--model-name", default=d.model_name, help="registered model name")
+    parser.add_argument("--dataset", default=d.dataset, help="bootstrap dataset (sklearn name or CSV path)")
+    parser.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
+    parser.add_argument("--retrain", action="store_true", help="train even if a champion already exists")
+    parser.add_argument(
+        "--reload-interval",
+        type=_positive_float,
+        default=d.reload_interval_seconds,
+        help="seconds between serving's checks of the champion alias",
+    )
+    parser.add_argument(
+        "--exit-when-ready", action="store_true", help="stop everything once ready (smoke test, CI)"
+    )
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> DevLoopConfig:
+    """Parse flags into a DevLoopConfig; DevLoopConfigError names the bad flag."""
+    ns = build_parser().parse_args(list(argv))
+    ports = {"--mlflow-port": ns.mlflow_port, "--serving-port": ns.serving_port}
+    if not ns.no_prometheus:
+        ports["--prometheus-port"] = ns.prometheus_port
+    if len(set(ports.values())) != len(ports):
+        raise DevLoopConfigError(f"ports must differ: {ports}")
+    return DevLoopConfig(
+        state_dir=ns.state_dir.resolve(),
+        mlflow_port=ns.mlflow_port,
+        serving_port=ns.serving_port,
+        prometheus_port=ns.prometheus_port,
+        model_name=ns.model_name,
+        dataset=ns.dataset,
+        prometheus=not ns.no_prometheus,
+        retrain=ns.retrain,
+        reload_interval_seconds=ns.reload_interval,
+        exit_when_ready=ns.exit_when_ready,
+    )

@@ -1,0 +1,42 @@
+"""Local dev loop options: defaults, validation messages naming the flag."""
+
+from pathlib import Path
+
+import pytest
+
+from devloop.config import DevLoopConfig, DevLoopConfigError, parse_args
+from mlops_contract.names import DEFAULT_MODEL_NAME, MLFLOW_PORT, SERVING_PORT
+
+
+def test_defaults_match_the_cluster_ports_and_model_name() -> None:
+    cfg = parse_args([])
+    assert (cfg.mlflow_port, cfg.serving_port) == (MLFLOW_PORT, SERVING_PORT)
+    assert cfg.model_name == DEFAULT_MODEL_NAME
+    assert cfg.state_dir == Path(".state/dev").resolve()
+    assert cfg.mlflow_url == f"http://127.0.0.1:{MLFLOW_PORT}"
+
+
+def test_flags_override_defaults() -> None:
+    cfg = parse_args(["--serving-port", "8100", "--no-prometheus", "--retrain", "--reload-interval", "0.5"])
+    assert cfg == DevLoopConfig(
+        state_dir=Path(".state/dev").resolve(),
+        serving_port=8100,
+        prometheus=False,
+        retrain=True,
+        reload_interval_seconds=0.5,
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--mlflow-port", "http"], "--mlflow-port"),
+        (["--serving-port", "70000"], "--serving-port"),
+        (["--reload-interval", "0"], "--reload-interval"),
+        (["--mlflow-port", "8000"], "ports must differ"),
+        (["--bogus"], "--bogus"),
+    ],
+)
+def test_bad_flags_name_the_flag(argv: list[str], message: str) -> None:
+    with pytest.raises(DevLoopConfigError, match=message):
+        parse_args(argv)

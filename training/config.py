@@ -1,0 +1,190 @@
+"""TrainConfig: every training option, read once from flags and environment."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from typing import Any
+
+from mlops_contract.names import DEFAULT_EXPERIMENT, DEFAULT_MODEL_NAME, Env
+
+
+class ConfigError(ValueError):
+    """A bad option or input; the message names the flag, variable or column."""
+
+
+class ModelKind(StrEnum):
+    """Estimators the pipeline can end in."""
+
+    LOGISTIC_REGRESSION = "logistic_regression"
+    RANDOM_FOREST = "random_forest"
+    DECISION_TREE = "decision_tree"
+
+
+class GateMetric(StrEnum):
+    """Holdout metrics the promotion gate can compare on."""
+
+    F1 = "f1"
+    ACCURACY = "accuracy"
+    ROC_AUC = "roc_auc"
+    PRECISION = "precision"
+    RECALL = "recall"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What to train on, how, where to log it, and when to promote it."""
+
+    tracking_uri: str
+    model_name: str = DEFAULT_MODEL_NAME
+    experiment: str = DEFAULT_EXPERIMENT
+    dataset: str = "breast_cancer"
+    """A scikit-learn bundled dataset name, or a path to a CSV file (then target_column is required)."""
+    target_column: str | None = None
+    model: ModelKind = ModelKind.LOGISTIC_REGRESSION
+    c: float = 1.0
+    """Inverse regularisation strength (logistic regression)."""
+    n_estimators: int = 100
+    max_depth: int | None = None
+    """Tree depth limit (random forest, decision tree); None = unlimited."""
+    test_size: float = 0.25
+    random_seed: int = 42
+    """Seeds the holdout split too, so every run with the same data scores on the same holdout."""
+    promotion_margin: float = 0.005
+    """The candidate must beat the champion's gate metric by more than this to take the alias."""
+    promotion_floor: float = 0.7
+    """No model below this gate-metric value is ever promoted."""
+    gate_metric: GateMetric = GateMetric.F1
+    git_commit: str | None = None
+    connect_attempts: int = 3
+    """Tries to reach the tracking server before giving up."""
+    connect_timeout_seconds: float = 3.0
+
+    @classmethod
+    def from_sources(cls, argv: Sequence[str], env: Mapping[str, str]) -> TrainConfig:
+        """Flags win over environment variables, which win over defaults; ConfigError names the bad key."""
+        return _parse(argv, env)
+
+
+# TrainConfig fields that can also come from the environment (flags win).
+_ENV_FOR_FIELD: dict[str, Env] = {
+    "tracking_uri": Env.TRACKING_URI,
+    "model_name": Env.MODEL_NAME,
+    "experiment": Env.EXPERIMENT,
+    "dataset": Env.DATASET,
+    "target_column": Env.TARGET_COLUMN,
+    "promotion_margin": Env.PROMOTION_MARGIN,
+    "promotion_floor": Env.PROMOTION_FLOOR,
+    "git_commit": Env.GIT_COMMIT,
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ConfigError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `python -m training` command line (every flag also documented in docs/training.md)."""
+    p = _Parser(prog="python -m training", description="Train, log to MLflow, register, and gate promotion.")
+    p.add_argument("--tracking-uri", help=f"MLflow tracking server (env {Env.TRACKING_URI})")
+    p.add_argument("--model-name", help=f"registered model name (env {Env.MODEL_NAME})")
+    p.add_argument("--experiment", help=f"MLflow experiment (env {Env.EXPERIMENT})")
+    p.add_argument("--dataset", help=f"sklearn dataset name or CSV path (env {Env.DATASET})")
+    p.add_argument("--target-column", help=f"target column of a CSV dataset (env {Env.TARGET_COLUMN})")
+    p.add_argument("--model", help="estimator: " + ", ".join(m.value for m in ModelKind))
+    p.add_argument("--C", dest="c", help="inverse regularisation strength (logistic_regression)")
+    p.add_argument("--n-estimators", help="number of trees (random_forest)")
+    p.add_argument("--max-depth", help="tree depth limit (random_forest, decision_tree)")
+    p.add_argument("--test-size", help="holdout fraction, 0 < x < 1")
+    p.add_argument("--seed", dest="random_seed", help="random seed (split and estimator)")
+    p.add_argument(
+        "--promotion-margin", help=f"required improvement over the champion (env {Env.PROMOTION_MARGIN})"
+    )
+    p.add_argument("--promotion-floor", help=f"minimum gate metric to promote (env {Env.PROMOTION_FLOOR})")
+    p.add_argument(
+        "--gate-metric", help="metric the gate compares: " + ", ".join(m.value for m in GateMetric)
+    )
+    p.add_argument(
+        "--git-commit", help=f"code version tag (env {Env.GIT_COMMIT}; default: git rev-parse HEAD)"
+    )
+    p.add_argument("--connect-attempts", help="tries to reach the tracking server")
+    p.add_argument("--connect-timeout", dest="connect_timeout_seconds", help="seconds per connection try")
+    return p
+
+
+def _flag(field_name: str) -> str:
+    return {"c": "--C", "random_seed": "--seed", "connect_timeout_seconds": "--connect-timeout"}.get(
+        field_name, "--" + field_name.replace("_", "-")
+    )
+
+
+def _source(field_name: str) -> str:
+    env = _ENV_FOR_FIELD.get(field_name)
+    return f"{_flag(field_name)}/{env.value}" if env else _flag(field_name)
+
+
+def _convert(field_name: str, raw: str) -> Any:
+    where = _source(field_name)
+    try:
+        match field_name:
+            case "model":
+                return ModelKind(raw)
+            case "gate_metric":
+                return GateMetric(raw)
+            case "n_estimators" | "random_seed" | "connect_attempts":
+                return int(raw)
+            case "max_depth":
+                return None if raw.lower() in {"", "none"} else int(raw)
+            case "c" | "test_size" | "promotion_margin" | "promotion_floor" | "connect_timeout_seconds":
+                value = float(raw)
+                if not math.isfinite(value):
+                    raise ValueError
+                return value
+            case _:
+                return raw
+    except ValueError:
+        allowed = {
+            "model": ", ".join(ModelKind),
+            "gate_metric": ", ".join(GateMetric),
+        }.get(field_name, "an integer" if field_name in {"n_estimators", "random_seed"} else "a number")
+        raise ConfigError(f"{where}: invalid value {raw!r} (allowed: {allowed})") from None
+
+
+def _validate(cfg: TrainConfig) -> None:
+    checks: list[tuple[bool, str, str]] = [
+        (bool(cfg.tracking_uri), "tracking_uri", "is required"),
+        (bool(cfg.model_name.strip()), "model_name", "must not be empty"),
+        (bool(cfg.dataset.strip()), "dataset", "must not be empty"),
+        (cfg.c > 0, "c", "must be > 0"),
+        (cfg.n_estimators >= 1, "n_estimators", "must be >= 1"),
+        (cfg.max_depth is None or cfg.max_depth >= 1, "max_depth", "must be >= 1 or none"),
+        (0 < cfg.test_size < 1, "test_size", "must be between 0 and 1 (exclusive)"),
+        (cfg.promotion_margin >= 0, "promotion_margin", "must be >= 0"),
+        (0 <= cfg.promotion_floor <= 1, "promotion_floor", "must be between 0 and 1"),
+        (cfg.connect_attempts >= 1, "connect_attempts", "must be >= 1"),
+        (cfg.connect_timeout_seconds > 0, "connect_timeout_seconds", "must be > 0"),
+    ]
+    for ok, field_name, message in checks:
+        if not ok:
+            value = getattr(cfg, field_name)
+            raise ConfigError(f"{_source(field_name)}: {message} (got {value!r})")
+
+
+def _parse(argv: Sequence[str], env: Mapping[str, str]) -> TrainConfig:
+    ns = vars(build_parser().parse_args(list(argv)))
+    values: dict[str, Any] = {}
+    for f in fields(TrainConfig):
+        raw = ns.get(f.name)
+        if raw is None and f.name in _ENV_FOR_FIELD:
+            raw = env.get(_ENV_FOR_FIELD[f.name])
+        if raw is not None:
+            values[f.name] = _convert(f.name, raw)
+    if "tracking_uri" not in values:
+        raise ConfigError(f"--tracking-uri/{Env.TRACKING_URI}: is required (e.g. http://127.0.0.1:5000)")
+    cfg = TrainConfig(**values)
+    _validate(cfg)
+    return cfg
