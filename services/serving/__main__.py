@@ -1,0 +1,41 @@
+"""`python -m services.serving`: read settings, configure logs, run uvicorn with graceful shutdown."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import uvicorn
+
+from services.serving.app import create_app
+from services.serving.logs import configure_logging
+from services.serving.settings import SettingsError, load_settings
+
+EXIT_BAD_CONFIG = 2
+GRACEFUL_SHUTDOWN_SECONDS = 20
+
+
+def main() -> int:
+    """Entry point; returns the exit code."""
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    # Our watcher retries with backoff; MLflow's own client retries would stall it for minutes per call.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

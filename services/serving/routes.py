@@ -1,0 +1,128 @@
+"""HTTP routes: probes, predict, model info, metrics."""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from mlops_contract.names import Route
+from services.serving.metrics import ServingMetrics
+from services.serving.schemas import ErrorResponse, ModelInfo, PredictRequest, PredictResponse, Status
+from services.serving.settings import Settings
+from services.serving.state import Served, ServingState
+from services.serving.validation import InputError, to_matrix
+
+router = APIRouter()
+
+NOT_READY = "no model loaded yet"
+
+
+def get_state(request: Request) -> ServingState:
+    """The app's serving state (set by create_app)."""
+    state: ServingState = request.app.state.serving
+    return state
+
+
+def get_metrics(request: Request) -> ServingMetrics:
+    """The app's metrics."""
+    metrics: ServingMetrics = request.app.state.metrics
+    return metrics
+
+
+def get_settings(request: Request) -> Settings:
+    """The app's settings."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+StateDep = Annotated[ServingState, Depends(get_state)]
+MetricsDep = Annotated[ServingMetrics, Depends(get_metrics)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def _not_ready() -> JSONResponse:
+    return JSONResponse(status_code=503, content={"detail": NOT_READY}, headers={"Retry-After": "5"})
+
+
+@router.get(Route.HEALTHZ, response_model=Status)
+async def healthz() -> Status:
+    """Liveness: the process serves HTTP. Never looks at the registry."""
+    return Status(status="ok")
+
+
+@router.get(Route.READYZ, response_model=Status, responses={503: {"model": Status}})
+async def readyz(state: StateDep) -> Status | JSONResponse:
+    """Readiness: a model is loaded."""
+    served = state.current
+    if served is None:
+        return JSONResponse(status_code=503, content={"status": "not ready", "detail": NOT_READY})
+    return Status(status="ready", detail=f"{served.model.ref.name} v{served.model.ref.version}")
+
+
+@router.post(
+    Route.PREDICT,
+    response_model=PredictResponse,
+    responses={413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+)
+def predict(
+    body: PredictRequest, state: StateDep, metrics: MetricsDep, settings: SettingsDep
+) -> PredictResponse | JSONResponse:
+    """Predict a batch. Plain `def`: FastAPI runs it in the threadpool, so CPU work never blocks the loop."""
+    served: Served | None = state.current  # one reference for the whole request, even if a reload swaps
+    if served is None:
+        return _not_ready()
+    model = served.model
+    try:
+        matrix = to_matrix(body.rows, model.feature_names, settings.max_batch_rows)
+        predictions, probabilities = model.predict(matrix)
+    except InputError as exc:
+        return JSONResponse(status_code=422, content={"detail": [d.model_dump() for d in exc.details]})
+    except ValueError as exc:  # the estimator rejected values the schema allowed (e.g. float overflow inside)
+        return JSONResponse(
+            status_code=422,
+            content={"detail": [{"loc": ["body", "rows"], "msg": f"model rejected input: {exc}"}]},
+        )
+    if served.drift is not None:
+        served.drift.observe(matrix)
+    metrics.batch_rows.observe(len(predictions))
+    version = model.ref.version
+    for label, count in Tally(str(p) for p in predictions).items():
+        metrics.predictions.labels(version, label).inc(count)
+    return PredictResponse(
+        predictions=predictions,
+        probabilities=probabilities,
+        classes=model.classes,
+        model_name=model.ref.name,
+        model_version=version,
+    )
+
+
+@router.get(Route.MODEL, response_model=ModelInfo, responses={503: {"model": ErrorResponse}})
+async def model_info(state: StateDep) -> ModelInfo | JSONResponse:
+    """Which version is served, since when, and its input signature."""
+    served = state.current
+    if served is None:
+        return _not_ready()
+    m = served.model
+    return ModelInfo(
+        name=m.ref.name,
+        version=m.ref.version,
+        alias=m.ref.alias,
+        run_id=m.ref.run_id,
+        registered_at=m.ref.created_at,
+        loaded_at=m.loaded_at,
+        feature_names=list(m.feature_names),
+        classes=m.classes,
+        signature=m.signature,
+        drift_reference=served.drift is not None,
+    )
+
+
+@router.get(Route.METRICS, include_in_schema=False)
+def metrics_endpoint(metrics: MetricsDep) -> Response:
+    """Prometheus exposition (a plain def: drift PSI is computed here, off the event loop)."""
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
