@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, StrictFloat, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
-# Finite JSON numbers only: NaN/Infinity literals, strings and booleans are refused at the schema.
-Number = Annotated[StrictFloat | StrictInt, AllowInfNan(False)]
+# JSON numbers only (strings and booleans are refused here); finiteness and float64 range are checked
+# when the matrix is built, because pydantic's own check overflows on huge integers.
+Number = StrictFloat | StrictInt
 
 
 class PredictRequest(BaseModel):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -36,14 +38,14 @@ def to_matrix(
         for i, row in enumerate(rows):
             assert isinstance(row, dict)
             missing = [name for name in feature_names if name not in row]
-            unknown = [key for key in row if key not in index]
+            unknown = [key[:64] for key in row if key not in index]
             if missing:
                 problems.append(_problem([i], f"missing feature(s): {', '.join(missing[:5])}"))
             if unknown:
                 problems.append(_problem([i], f"unknown feature(s): {', '.join(unknown[:5])}"))
             if not missing and not unknown:
                 for key, value in row.items():
-                    matrix[i, index[key]] = value
+                    matrix[i, index[key]] = _as_float(value)
             if len(problems) >= 5:
                 break
     else:
@@ -53,10 +55,24 @@ def to_matrix(
                 if len(problems) >= 5:
                     break
         if not problems:
-            matrix = np.asarray(rows, dtype=float)
+            try:
+                matrix = np.array(rows, dtype=float)
+            except OverflowError:  # an integer beyond float64: slow path only for such requests
+                matrix = np.array(
+                    [[_as_float(v) for v in row] for row in cast(Sequence[Sequence[float]], rows)]
+                )
     if problems:
         raise InputError(problems)
-    if not np.isfinite(matrix).all():
-        # Finite per value already, but huge ints can overflow to inf as float64.
-        raise InputError([_problem([], "values must be finite numbers within float64 range")])
+    bad = np.argwhere(~np.isfinite(matrix))
+    if bad.size:
+        i, j = (int(v) for v in bad[0])
+        raise InputError([_problem([i, j], "must be a finite number within float64 range")])
     return matrix
+
+
+def _as_float(value: float) -> float:
+    """float(value), with integers beyond float64 range mapped to inf (reported as not finite)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf

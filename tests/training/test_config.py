@@ -19,7 +19,9 @@ def test_defaults_need_only_a_tracking_uri() -> None:
 
 def test_flags_win_over_environment() -> None:
     env = {Env.TRACKING_URI: URI, Env.MODEL_NAME: "from-env", Env.PROMOTION_FLOOR: "0.5"}
-    cfg = TrainConfig.from_sources(["--model-name", "from-flag", "--model", "random_forest", "--max-depth", "3"], env)
+    cfg = TrainConfig.from_sources(
+        ["--model-name", "from-flag", "--model", "random_forest", "--max-depth", "3"], env
+    )
     assert cfg.model_name == "from-flag"
     assert cfg.promotion_floor == 0.5
     assert (cfg.model, cfg.max_depth) == (ModelKind.RANDOM_FOREST, 3)
@@ -32,8 +34,16 @@ def test_flags_win_over_environment() -> None:
         (["--model", "svm"], {Env.TRACKING_URI: URI}, "--model: invalid value 'svm' .*logistic_regression"),
         (["--gate-metric", "mse"], {Env.TRACKING_URI: URI}, "--gate-metric: invalid value 'mse'"),
         (["--test-size", "1.5"], {Env.TRACKING_URI: URI}, "--test-size: must be between 0 and 1"),
-        ([], {Env.TRACKING_URI: URI, Env.PROMOTION_MARGIN: "lots"}, "MLOPS_PROMOTION_MARGIN: invalid value 'lots'"),
-        ([], {Env.TRACKING_URI: URI, Env.PROMOTION_FLOOR: "2"}, "MLOPS_PROMOTION_FLOOR: must be between 0 and 1"),
+        (
+            [],
+            {Env.TRACKING_URI: URI, Env.PROMOTION_MARGIN: "lots"},
+            "MLOPS_PROMOTION_MARGIN: invalid value 'lots'",
+        ),
+        (
+            [],
+            {Env.TRACKING_URI: URI, Env.PROMOTION_FLOOR: "2"},
+            "MLOPS_PROMOTION_FLOOR: must be between 0 and 1",
+        ),
         (["--C", "0"], {Env.TRACKING_URI: URI}, "--C: must be > 0"),
         (["--C", "nan"], {Env.TRACKING_URI: URI}, "--C: invalid value 'nan'"),
         (["--n-estimators", "x"], {Env.TRACKING_URI: URI}, "--n-estimators: invalid value 'x' .*an integer"),

@@ -49,10 +49,18 @@ def test_csv_dataset_with_target_column(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("frame", "target", "message"),
     [
-        (pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]}), "label", "column 'label' not in d.csv .*columns: a, y"),
+        (
+            pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]}),
+            "label",
+            "column 'label' not in d.csv .*columns: a, y",
+        ),
         (pd.DataFrame({"a": [1.0, 2.0], "city": ["x", "y"], "y": [0, 1]}), "y", "non-numeric feature.*city"),
         (pd.DataFrame({"a": [1.0, None], "y": [0, 1]}), "y", "missing values in feature column.*a"),
-        (pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]}), None, "--target-column/MLOPS_TARGET_COLUMN: is required"),
+        (
+            pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]}),
+            None,
+            "--target-column/MLOPS_TARGET_COLUMN: is required",
+        ),
     ],
 )
 def test_bad_csv_gives_a_config_error_naming_the_column(
@@ -63,7 +71,7 @@ def test_bad_csv_gives_a_config_error_naming_the_column(
 
 
 def test_unknown_dataset_lists_the_allowed_names() -> None:
-    with pytest.raises(ConfigError, match="unknown dataset 'mnist' .*breast_cancer, wine, iris"):
+    with pytest.raises(ConfigError, match=r"unknown dataset 'mnist' .*breast_cancer, wine, iris"):
         load_dataset(cfg(dataset="mnist"))
 
 
@@ -82,7 +90,9 @@ def test_a_stump_is_measurably_worse_than_the_default_model() -> None:
     for kind, depth in ((ModelKind.LOGISTIC_REGRESSION, None), (ModelKind.DECISION_TREE, 1)):
         c = cfg(model=kind, max_depth=depth)
         parts = split(load_dataset(c), c)
-        scores[kind] = evaluate(build_pipeline(c).fit(parts.x_train, parts.y_train), parts.x_holdout, parts.y_holdout)
+        scores[kind] = evaluate(
+            build_pipeline(c).fit(parts.x_train, parts.y_train), parts.x_holdout, parts.y_holdout
+        )
     assert scores[ModelKind.DECISION_TREE]["f1"] + 0.02 < scores[ModelKind.LOGISTIC_REGRESSION]["f1"]
 
 

@@ -40,7 +40,9 @@ def test_gate_promotes_first_and_better_models_and_keeps_the_champion_against_a_
 
     started = time.monotonic()
     first = run_training(mlflow_server, model_name, **stump)
-    print(f"\ntraining time on breast_cancer (first run, incl. registration): {time.monotonic() - started:.1f}s")
+    print(
+        f"\ntraining time on breast_cancer (first run, incl. registration): {time.monotonic() - started:.1f}s"
+    )
     assert first.promoted and first.champion_score is None and "first model" in first.reason
     assert champion_version(client, model_name) == first.model_version
 
@@ -60,7 +62,9 @@ def test_gate_promotes_first_and_better_models_and_keeps_the_champion_against_a_
     assert str(client.get_model_version_by_alias(model_name, CHALLENGER_ALIAS).version) == worse.model_version
 
 
-def test_registered_version_carries_signature_profile_metrics_and_lineage(mlflow_server: str, model_name: str) -> None:
+def test_registered_version_carries_signature_profile_metrics_and_lineage(
+    mlflow_server: str, model_name: str
+) -> None:
     result = run_training(mlflow_server, model_name, git_commit="abc123")
     client = MlflowClient(tracking_uri=mlflow_server)
     version = client.get_model_version(model_name, result.model_version)
@@ -101,7 +105,9 @@ def test_a_failure_mid_run_marks_it_failed_and_leaves_the_champion(
 
     experiment = client.get_experiment_by_name(model_name)
     assert experiment is not None
-    statuses = [r.info.status for r in client.search_runs([experiment.experiment_id], order_by=["start_time ASC"])]
+    statuses = [
+        r.info.status for r in client.search_runs([experiment.experiment_id], order_by=["start_time ASC"])
+    ]
     assert statuses == ["FINISHED", "FAILED"]
     assert champion_version(client, model_name) == champion.model_version
 
@@ -118,7 +124,9 @@ def bad_csvs(tmp_path: Path) -> dict[str, Path]:
     good = tmp_path / "numeric.csv"
     pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "y": [0, 1, 0, 1]}).to_csv(good, index=False)
     text = tmp_path / "text.csv"
-    pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "colour": list("rgbr"), "y": [0, 1, 0, 1]}).to_csv(text, index=False)
+    pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "colour": list("rgbr"), "y": [0, 1, 0, 1]}).to_csv(
+        text, index=False
+    )
     return {"numeric": good, "text": text}
 
 
