@@ -38,6 +38,8 @@ def test_psi_is_small_in_distribution_and_large_when_shifted() -> None:
 def test_malformed_profile_is_a_value_error_naming_the_problem() -> None:
     with pytest.raises(ValueError, match="malformed reference profile"):
         ReferenceProfile.from_json('{"version": 1, "features": []}')
-    bad_bins = '{"version": 1, "n_samples": 3, "features": [{"name": "f", "edges": [1.0], "frequencies": [1.0]}]}'
+    bad_bins = (
+        '{"version": 1, "n_samples": 3, "features": [{"name": "f", "edges": [1.0], "frequencies": [1.0]}]}'
+    )
     with pytest.raises(ValueError, match="'f'"):
         ReferenceProfile.from_json(bad_bins)
