@@ -85,6 +85,27 @@ def bin_indices(values: npt.ArrayLike, edges: Sequence[float]) -> npt.NDArray[np
     return np.searchsorted(np.asarray(edges, dtype=float), np.asarray(values, dtype=float), side="left")
 
 
+def padded_edges(profile: ReferenceProfile) -> npt.NDArray[np.float64]:
+    """All features' edges as one (features x max_edges) matrix, right-padded with +inf.
+
+    With it, `bin_indices_matrix` bins a whole batch in one vectorised step; the +inf padding never counts,
+    so the result equals `bin_indices` column by column.
+    """
+    width = max((len(f.edges) for f in profile.features), default=0)
+    padded = np.full((len(profile.features), width), np.inf)
+    for j, f in enumerate(profile.features):
+        padded[j, : len(f.edges)] = f.edges
+    return padded
+
+
+def bin_indices_matrix(
+    matrix: npt.NDArray[np.float64], edges: npt.NDArray[np.float64]
+) -> npt.NDArray[np.intp]:
+    """Bin index of every value of a (rows x features) matrix; same rule as `bin_indices` (edges < value)."""
+    counts: npt.NDArray[np.intp] = (matrix[:, :, None] > edges[None, :, :]).sum(axis=2)
+    return counts
+
+
 def bin_frequencies(values: npt.ArrayLike, edges: Sequence[float]) -> npt.NDArray[np.float64]:
     """Fraction of values in each of the len(edges)+1 bins."""
     idx = bin_indices(values, edges)

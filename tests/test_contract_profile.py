@@ -43,3 +43,15 @@ def test_malformed_profile_is_a_value_error_naming_the_problem() -> None:
     )
     with pytest.raises(ValueError, match="'f'"):
         ReferenceProfile.from_json(bad_bins)
+
+
+def test_vectorised_binning_matches_per_feature_binning() -> None:
+    from mlops_contract.profile import bin_indices, bin_indices_matrix, padded_edges
+
+    rng = np.random.default_rng(3)
+    train = np.column_stack([rng.normal(size=300), rng.integers(0, 3, size=300), rng.exponential(size=300)])
+    profile = build_profile(train, ["n", "d", "e"])
+    batch = np.vstack([rng.normal(scale=3, size=(50, 3)), train[:20]])
+    vectorised = bin_indices_matrix(batch, padded_edges(profile))
+    for j, feature in enumerate(profile.features):
+        assert (vectorised[:, j] == bin_indices(batch[:, j], feature.edges)).all()

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import numpy.typing as npt
 
-from mlops_contract.profile import ReferenceProfile, bin_indices, psi
+from mlops_contract.profile import ReferenceProfile, bin_indices_matrix, padded_edges, psi
 
 
 class DriftMonitor:
@@ -25,7 +25,9 @@ class DriftMonitor:
         self._counts = np.zeros((n_features, self._max_bins), dtype=np.int64)
         self._filled = 0
         self._next = 0
-        self._columns = np.arange(n_features)
+        self._edges = padded_edges(profile)
+        # Flat counter index of (feature j, bin b) is j * max_bins + b: one bincount updates every feature.
+        self._offsets = (np.arange(n_features) * self._max_bins).astype(np.int64)
         self._lock = threading.Lock()
 
     @property
@@ -37,18 +39,21 @@ class DriftMonitor:
         """Add a batch of rows (columns in profile order); the oldest rows fall out of the window."""
         if matrix.shape[0] > self.window:
             matrix = matrix[-self.window :]
-        binned = np.column_stack(
-            [bin_indices(matrix[:, j], f.edges) for j, f in enumerate(self.profile.features)]
-        ).astype(np.int32)
+        binned = bin_indices_matrix(matrix, self._edges).astype(np.int32)
         k = binned.shape[0]
+        size = self._counts.size
         with self._lock:
             slots = (self._next + np.arange(k)) % self.window
-            evicted = slots[: max(0, self._filled + k - self.window)]
-            if evicted.size:
-                old = self._bins[slots[: evicted.size]]
-                np.subtract.at(self._counts, (np.broadcast_to(self._columns, old.shape), old), 1)
+            n_evicted = max(0, self._filled + k - self.window)
+            if n_evicted:
+                old = self._bins[slots[:n_evicted]]
+                self._counts -= np.bincount((old + self._offsets).ravel(), minlength=size).reshape(
+                    self._counts.shape
+                )
             self._bins[slots] = binned
-            np.add.at(self._counts, (np.broadcast_to(self._columns, binned.shape), binned), 1)
+            self._counts += np.bincount((binned + self._offsets).ravel(), minlength=size).reshape(
+                self._counts.shape
+            )
             self._next = int((self._next + k) % self.window)
             self._filled = min(self.window, self._filled + k)
 

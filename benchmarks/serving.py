@@ -1,0 +1,238 @@
+"""Serving benchmark: this server vs `mlflow models serve` on the same model, load and machine.
+
+Starts a throwaway MLflow server, trains the default model with the project's training code, then for each
+server: cold start (process start -> ready), bounded load with wrk (16 connections, 1-row and 100-row
+requests), latency percentiles, errors and resident memory. Prints both and the ratios. Loopback only.
+
+    uv run python benchmarks/serving.py [--duration 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sklearn.datasets import load_breast_cancer
+
+from devloop.mlflow_server import MlflowServerSpec, mlflow_executable, mlflow_server_process
+from devloop.process import ManagedProcess
+from mlops_contract.names import Env
+from tests.conftest import free_port
+from training.config import TrainConfig
+from training.train import train
+
+CONNECTIONS = 16
+THREADS = 2
+MODEL = "bench-classifier"
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """One wrk run."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+
+
+@dataclass(frozen=True)
+class ServerResult:
+    """Everything measured for one server."""
+
+    name: str
+    cold_start_s: float
+    rss_mib: float
+    one_row: LoadResult
+    hundred_rows: LoadResult
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process and all its descendants."""
+    total_kib = 0
+    pids = [pid]
+    children = subprocess.run(
+        ["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    for child in children:
+        pids.append(int(child))
+        grand = subprocess.run(
+            ["pgrep", "-P", child], capture_output=True, text=True, check=False
+        ).stdout.split()
+        pids.extend(int(g) for g in grand)
+    for p in pids:
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"VmRSS:\s+(\d+) kB", status)
+        if match:
+            total_kib += int(match.group(1))
+    return total_kib / 1024
+
+
+def wrk(url: str, body: str, duration: int, workdir: Path) -> LoadResult:
+    """Drive url with POST body from 16 connections for duration seconds."""
+    script = workdir / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = [==[{body}]==]\n"
+        "done = function(summary, latency, requests)\n"
+        '  io.write(string.format("JSON {\\"p50\\": %f, \\"p99\\": %f, \\"requests\\": %d, \\"non2xx\\": %d, '
+        '\\"errors\\": %d}\\n", latency:percentile(50), latency:percentile(99), summary.requests, '
+        "summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + "
+        "summary.errors.timeout))\nend\n"
+    )
+    out = subprocess.run(
+        ["wrk", "-t", str(THREADS), "-c", str(CONNECTIONS), "-d", f"{duration}s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if "JSON " not in out:
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
+    stats = json.loads(out.split("JSON ", 1)[1].splitlines()[0])
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    return LoadResult(
+        rps=rps,
+        p50_ms=stats["p50"] / 1000,
+        p99_ms=stats["p99"] / 1000,
+        errors=int(stats["non2xx"] + stats["errors"]),
+        requests=int(stats["requests"]),
+    )
+
+
+def measure(
+    name: str, proc: ManagedProcess, url: str, bodies: tuple[str, str], duration: int, workdir: Path
+) -> ServerResult:
+    """Cold start, then both loads, then RSS under load's aftermath."""
+    started = time.monotonic()
+    proc.start()
+    proc.wait_ready(timeout=300)
+    cold = time.monotonic() - started
+    print(f"  {name}: ready in {cold:.1f}s; warming up", flush=True)
+    wrk(url, bodies[0], 2, workdir)
+    one = wrk(url, bodies[0], duration, workdir)
+    print(f"  {name}: 1 row   {one.rps:8.0f} req/s  p99 {one.p99_ms:.1f} ms", flush=True)
+    hundred = wrk(url, bodies[1], duration, workdir)
+    print(f"  {name}: 100 rows {hundred.rps:7.0f} req/s  p99 {hundred.p99_ms:.1f} ms", flush=True)
+    assert proc.pid is not None
+    memory = rss_mib(proc.pid)
+    proc.stop()
+    return ServerResult(name, cold, memory, one, hundred)
+
+
+def main() -> int:
+    """Run the comparison and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per load run")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("error: wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        workdir = Path(tmp)
+        spec = MlflowServerSpec(state_dir=workdir / "mlflow", port=free_port())
+        with mlflow_server_process(spec) as mlflow_server:
+            print(f"starting MLflow at {spec.url}", flush=True)
+            mlflow_server.start().wait_ready(timeout=180)
+            result = train(TrainConfig(tracking_uri=spec.url, model_name=MODEL), report=lambda _l: None)
+            print(
+                f"trained {MODEL} v{result.model_version} ({result.gate_metric}={result.candidate_score:.3f})"
+            )
+
+            data = load_breast_cancer()
+            columns = [str(c) for c in data.feature_names]
+            one, hundred = data.data[:1].tolist(), data.data[:100].tolist()
+            ours_bodies = (json.dumps({"rows": one}), json.dumps({"rows": hundred}))
+            theirs_bodies = tuple(
+                json.dumps({"dataframe_split": {"columns": columns, "data": rows}}) for rows in (one, hundred)
+            )
+            env = {Env.TRACKING_URI: spec.url, Env.MODEL_NAME: MODEL}
+
+            ours_port, theirs_port = free_port(), free_port()
+            ours = ManagedProcess(
+                "serving",
+                [sys.executable, "-m", "services.serving"],
+                f"http://127.0.0.1:{ours_port}/readyz",
+                workdir / "ours.log",
+                env={**env, Env.SERVING_PORT: str(ours_port), Env.LOG_LEVEL: "WARNING"},
+            )
+            theirs = ManagedProcess(
+                "mlflow-models-serve",
+                [
+                    mlflow_executable(),
+                    "models",
+                    "serve",
+                    "-m",
+                    f"models:/{MODEL}@champion",
+                    "--env-manager",
+                    "local",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(theirs_port),
+                    "-w",
+                    "1",
+                ],
+                f"http://127.0.0.1:{theirs_port}/ping",
+                workdir / "theirs.log",
+                # `mlflow models serve` execs `uvicorn` by name: the venv's bin must be on PATH.
+                env={**env, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"},
+            )
+            print("measuring this server", flush=True)
+            a = measure(
+                "ours", ours, f"http://127.0.0.1:{ours_port}/v1/predict", ours_bodies, args.duration, workdir
+            )
+            print("measuring mlflow models serve", flush=True)
+            b = measure(
+                "mlflow",
+                theirs,
+                f"http://127.0.0.1:{theirs_port}/invocations",
+                theirs_bodies,  # type: ignore[arg-type]
+                args.duration,
+                workdir,
+            )
+    report(a, b)
+    return 0
+
+
+def report(a: ServerResult, b: ServerResult) -> None:
+    """The comparison table and ratios (ours / mlflow, except where lower is better)."""
+    rows = [
+        ("req/s, 1 row", a.one_row.rps, b.one_row.rps),
+        ("p50 ms, 1 row", a.one_row.p50_ms, b.one_row.p50_ms),
+        ("p99 ms, 1 row", a.one_row.p99_ms, b.one_row.p99_ms),
+        ("errors, 1 row", a.one_row.errors, b.one_row.errors),
+        ("req/s, 100 rows", a.hundred_rows.rps, b.hundred_rows.rps),
+        ("p50 ms, 100 rows", a.hundred_rows.p50_ms, b.hundred_rows.p50_ms),
+        ("p99 ms, 100 rows", a.hundred_rows.p99_ms, b.hundred_rows.p99_ms),
+        ("errors, 100 rows", a.hundred_rows.errors, b.hundred_rows.errors),
+        ("cold start s", a.cold_start_s, b.cold_start_s),
+        ("RSS MiB", a.rss_mib, b.rss_mib),
+    ]
+    print(f"\n{'metric':<18}{'this server':>14}{'mlflow serve':>14}{'ratio':>10}")
+    for label, ours, theirs in rows:
+        ratio = f"{ours / theirs:.2f}x" if theirs else "-"
+        print(f"{label:<18}{ours:>14.1f}{theirs:>14.1f}{ratio:>10}")
+    print(
+        f"\ntargets: 1-row throughput >= 15x ({a.one_row.rps / b.one_row.rps:.1f}x), "
+        f"100-row >= 10x ({a.hundred_rows.rps / b.hundred_rows.rps:.1f}x), "
+        f"1-row p99 <= 25 ms ({a.one_row.p99_ms:.1f}), cold start <= 0.4x ({a.cold_start_s / b.cold_start_s:.2f}x), "
+        f"RSS <= 250 MiB ({a.rss_mib:.0f})"
+    )
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    sys.exit(main())
