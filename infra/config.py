@@ -1,0 +1,229 @@
+"""StackConfig: the stack's Pulumi config, validated once before any resource exists.
+
+Pulumi runs `main: infra/` with infra/ first on sys.path, so no module in infra/ may be named like a
+top-level module the program imports (hence mlops_platform.py, not platform.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+import pulumi
+
+PROJECT = "mlops-platform"
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti)$")
+_CRON_FIELD = re.compile(r"^[\d*/,\-]+$")
+_KIND_IMAGE = re.compile(r"^kindest/node:v(\d+)\.(\d+)\.(\d+)(@sha256:[0-9a-f]{64})?$")
+
+
+class ConfigError(pulumi.RunError):
+    """Invalid stack config. A RunError, so Pulumi prints the message alone, without a traceback."""
+
+
+class ClusterMode(StrEnum):
+    """Where the platform goes."""
+
+    KIND = "kind"
+    MINIKUBE = "minikube"
+    EXISTING = "existing"
+
+
+class ConfigSource(Protocol):
+    """The part of pulumi.Config StackConfig reads (so tests and tools can pass plain values)."""
+
+    def get(self, key: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class HostPorts:
+    """Host ports kind maps to the platform's NodePort Services."""
+
+    mlflow: int
+    serving: int
+    grafana: int
+    prometheus: int
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Every option of a stack, typed; defaults live in Pulumi.yaml's config schema."""
+
+    stack: str
+    cluster_mode: ClusterMode
+    cluster_name: str
+    kind_node_image: str
+    kubeconfig: str | None
+    kube_context: str | None
+    namespace: str
+    image_registry: str | None
+    model_name: str
+    training_dataset: str
+    promotion_margin: float
+    promotion_floor: float
+    retrain_schedule: str
+    serving_replicas: int
+    serving_max_replicas: int
+    reload_interval_seconds: int
+    postgres_storage: str
+    artifact_storage: str
+    storage_class: str | None
+    protect_volumes: bool
+    expose_on_host: bool
+    host_ports: HostPorts
+    preview: bool
+    expires_at: datetime | None
+
+    @property
+    def kubernetes_version(self) -> str:
+        """major.minor of the cluster, from the pinned kind node image (manifests are validated for it)."""
+        match = _KIND_IMAGE.match(self.kind_node_image)
+        assert match is not None  # validated in load_stack_config
+        return f"{match.group(1)}.{match.group(2)}"
+
+    @property
+    def node_ports(self) -> bool:
+        """Expose Services as NodePorts (kind/minikube dev clusters), else ClusterIP only."""
+        return self.expose_on_host and self.cluster_mode is not ClusterMode.EXISTING
+
+
+class _Reader:
+    """Reads raw strings from a ConfigSource with the schema defaults; errors name `mlops-platform:<key>`."""
+
+    def __init__(self, source: ConfigSource, defaults: dict[str, str]) -> None:
+        self.source = source
+        self.defaults = defaults
+
+    def raw(self, key: str) -> str:
+        value = self.source.get(key)
+        if value is None:
+            if key not in self.defaults:
+                raise ConfigError(f"{PROJECT}:{key}: missing (and Pulumi.yaml declares no default)")
+            return self.defaults[key]
+        return str(value)
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{PROJECT}:{key}: {message}")
+
+    def choice(self, key: str, enum: type[ClusterMode]) -> ClusterMode:
+        value = self.raw(key)
+        try:
+            return enum(value)
+        except ValueError:
+            raise self.fail(key, f"{value!r} is not one of {', '.join(e.value for e in enum)}") from None
+
+    def integer(self, key: str, low: int, high: int) -> int:
+        value = self.raw(key)
+        try:
+            number = float(value)  # Pulumi config (and its test mocks) may hand back "2.0"
+        except ValueError:
+            raise self.fail(key, f"{value!r} is not an integer") from None
+        if not number.is_integer() or not low <= number <= high:
+            raise self.fail(key, f"{value!r} must be an integer from {low} to {high}")
+        return int(number)
+
+    def number(self, key: str, low: float, high: float) -> float:
+        value = self.raw(key)
+        try:
+            number = float(value)
+        except ValueError:
+            raise self.fail(key, f"{value!r} is not a number") from None
+        if not low <= number <= high:
+            raise self.fail(key, f"{value!r} must be between {low} and {high}")
+        return number
+
+    def boolean(self, key: str) -> bool:
+        value = self.raw(key).strip().lower()
+        if value not in {"true", "false"}:
+            raise self.fail(key, f"{value!r} is not a boolean (true or false)")
+        return value == "true"
+
+    def text(self, key: str) -> str | None:
+        value = self.raw(key).strip()
+        return value or None
+
+    def matching(self, key: str, pattern: re.Pattern[str], what: str) -> str:
+        value = self.raw(key).strip()
+        if not pattern.match(value):
+            raise self.fail(key, f"{value!r} is not {what}")
+        return value
+
+
+def load_stack_config(source: ConfigSource, stack: str, defaults: dict[str, str]) -> StackConfig:
+    """Validate every key; the first problem raises ConfigError naming the key and what is allowed."""
+    r = _Reader(source, defaults)
+    mode = r.choice("clusterMode", ClusterMode)
+    name = r.matching("clusterName", _DNS_LABEL, "a DNS label (lowercase letters, digits, '-')")
+    namespace = r.matching("namespace", _DNS_LABEL, "a DNS label (lowercase letters, digits, '-')")
+    if len(namespace) > 63:
+        raise r.fail("namespace", "must be at most 63 characters")
+    schedule = r.raw("retrainSchedule").strip()
+    if len(schedule.split()) != 5 or not all(_CRON_FIELD.match(f) for f in schedule.split()):
+        raise r.fail("retrainSchedule", f"{schedule!r} is not a 5-field cron schedule (e.g. '0 3 * * *')")
+    replicas = r.integer("servingReplicas", 1, 20)
+    max_replicas = r.integer("servingMaxReplicas", 1, 50)
+    if max_replicas < replicas:
+        raise r.fail("servingMaxReplicas", f"{max_replicas} must be >= servingReplicas ({replicas})")
+    registry = r.text("imageRegistry")
+    if mode is ClusterMode.EXISTING and registry is None and not r.boolean("preview"):
+        raise r.fail(
+            "imageRegistry",
+            "is required with clusterMode existing (images are pushed there); only preview stacks may "
+            "omit it, and then load images into the dev stack's kind cluster `clusterName`",
+        )
+    expires_raw = r.text("expiresAt")
+    expires_at = None
+    if expires_raw is not None:
+        try:
+            expires_at = datetime.fromisoformat(expires_raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise r.fail(
+                "expiresAt", f"{expires_raw!r} is not an ISO-8601 time (e.g. 2030-01-31T18:00:00Z)"
+            ) from None
+        if expires_at.tzinfo is None:
+            raise r.fail("expiresAt", f"{expires_raw!r} needs a time zone (e.g. a trailing Z for UTC)")
+    ports = HostPorts(
+        mlflow=r.integer("mlflowHostPort", 1, 65535),
+        serving=r.integer("servingHostPort", 1, 65535),
+        grafana=r.integer("grafanaHostPort", 1, 65535),
+        prometheus=r.integer("prometheusHostPort", 1, 65535),
+    )
+    if len({ports.mlflow, ports.serving, ports.grafana, ports.prometheus}) != 4:
+        raise r.fail("mlflowHostPort", f"host ports must differ: {ports}")
+    return StackConfig(
+        stack=stack,
+        cluster_mode=mode,
+        cluster_name=name,
+        kind_node_image=r.matching(
+            "kindNodeImage", _KIND_IMAGE, "a kindest/node:vX.Y.Z image (optionally @sha256)"
+        ),
+        kubeconfig=r.text("kubeconfig"),
+        kube_context=r.text("kubeContext"),
+        namespace=namespace,
+        image_registry=registry.rstrip("/") if registry else None,
+        model_name=r.matching("modelName", re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), "a model name"),
+        training_dataset=r.matching(
+            "trainingDataset",
+            re.compile(r"^(breast_cancer|wine|iris|digits)$"),
+            "one of breast_cancer, wine, iris, digits",
+        ),
+        promotion_margin=r.number("promotionMargin", 0.0, 1.0),
+        promotion_floor=r.number("promotionFloor", 0.0, 1.0),
+        retrain_schedule=schedule,
+        serving_replicas=replicas,
+        serving_max_replicas=max_replicas,
+        reload_interval_seconds=r.integer("reloadIntervalSeconds", 1, 3600),
+        postgres_storage=r.matching("postgresStorage", _QUANTITY, "a storage quantity like 1Gi"),
+        artifact_storage=r.matching("artifactStorage", _QUANTITY, "a storage quantity like 2Gi"),
+        storage_class=r.text("storageClass"),
+        protect_volumes=r.boolean("protectVolumes"),
+        expose_on_host=r.boolean("exposeOnHost"),
+        host_ports=ports,
+        preview=r.boolean("preview"),
+        expires_at=expires_at,
+    )

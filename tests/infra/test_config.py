@@ -1,0 +1,100 @@
+"""StackConfig validation: defaults from Pulumi.yaml, and an error naming the key for every bad value."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from infra.config import ClusterMode, ConfigError, StackConfig, load_stack_config
+from infra.schema import PULUMI_YAML, REPO_ROOT, project_config_schema, schema_defaults
+
+
+def load(**values: str) -> StackConfig:
+    return load_stack_config(values, "test", schema_defaults())
+
+
+def test_defaults_come_from_the_pulumi_yaml_schema() -> None:
+    cfg = load()
+    schema = project_config_schema()
+    assert cfg.cluster_mode is ClusterMode(schema["clusterMode"]["default"])
+    assert cfg.serving_replicas == schema["servingReplicas"]["default"] == 2
+    assert cfg.namespace == schema["namespace"]["default"]
+    assert cfg.protect_volumes is schema["protectVolumes"]["default"]
+    assert cfg.kubernetes_version == "1.33"
+
+
+def test_every_schema_key_is_typed_described_and_read() -> None:
+    schema = project_config_schema()
+    read: list[str] = []
+
+    class Recording(dict[str, str]):
+        def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+            read.append(key)
+            return super().get(key, default)
+
+    load_stack_config(Recording(), "test", schema_defaults())
+    for key, spec in schema.items():
+        assert spec["type"] in {"string", "integer", "boolean"}, key
+        assert len(spec["description"]) > 10, key
+        assert "default" in spec, key
+        assert key in read, f"Pulumi.yaml declares {key} but StackConfig never reads it"
+
+
+def test_pulumi_project_runs_infra_with_uv() -> None:
+    project = yaml.safe_load(PULUMI_YAML.read_text())
+    assert project["main"] == "infra/"
+    assert project["runtime"]["options"]["toolchain"] == "uv"
+    assert (REPO_ROOT / "infra" / "__main__.py").is_file()
+    dev = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())
+    assert dev["config"]["mlops-platform:clusterMode"] == "kind"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("clusterMode", "docker-desktop", "mlops-platform:clusterMode: 'docker-desktop' is not one of kind, minikube, existing"),
+        ("servingReplicas", "two", "mlops-platform:servingReplicas: 'two' is not an integer"),
+        ("servingReplicas", "0", "must be an integer from 1 to 20"),
+        ("servingReplicas", "1.5", "must be an integer from 1 to 20"),
+        ("servingMaxReplicas", "1", "mlops-platform:servingMaxReplicas: 1 must be >= servingReplicas (2)"),
+        ("namespace", "Bad_Name", "mlops-platform:namespace: 'Bad_Name' is not a DNS label"),
+        ("retrainSchedule", "every day", "mlops-platform:retrainSchedule: 'every day' is not a 5-field cron"),
+        ("promotionFloor", "1.5", "mlops-platform:promotionFloor: '1.5' must be between 0.0 and 1.0"),
+        ("promotionMargin", "lots", "mlops-platform:promotionMargin: 'lots' is not a number"),
+        ("protectVolumes", "yes", "mlops-platform:protectVolumes: 'yes' is not a boolean (true or false)"),
+        ("trainingDataset", "mnist", "mlops-platform:trainingDataset: 'mnist' is not one of breast_cancer"),
+        ("kindNodeImage", "kindest/node:latest", "mlops-platform:kindNodeImage: 'kindest/node:latest' is not"),
+        ("postgresStorage", "1GB", "mlops-platform:postgresStorage: '1GB' is not a storage quantity"),
+        ("expiresAt", "tomorrow", "mlops-platform:expiresAt: 'tomorrow' is not an ISO-8601 time"),
+        ("expiresAt", "2030-01-01T00:00:00", "mlops-platform:expiresAt: '2030-01-01T00:00:00' needs a time zone"),
+        ("servingHostPort", "70000", "mlops-platform:servingHostPort: '70000' must be an integer from 1 to 65535"),
+        ("servingHostPort", "5000", "mlops-platform:mlflowHostPort: host ports must differ"),
+    ],
+)  # fmt: skip
+def test_bad_values_name_the_key_and_what_is_allowed(key: str, value: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(**{key: value})
+    assert expected in str(info.value)
+    assert "Traceback" not in str(info.value)
+
+
+def test_existing_cluster_needs_a_registry_unless_preview() -> None:
+    with pytest.raises(
+        ConfigError, match="mlops-platform:imageRegistry: is required with clusterMode existing"
+    ):
+        load(clusterMode="existing")
+    assert load(clusterMode="existing", preview="true").image_registry is None
+    assert load(clusterMode="existing", imageRegistry="r.example/x/").image_registry == "r.example/x"
+
+
+def test_node_ports_only_on_local_clusters() -> None:
+    assert load().node_ports is True
+    assert load(exposeOnHost="false").node_ports is False
+    assert load(clusterMode="existing", imageRegistry="r.example/x").node_ports is False
+
+
+def test_config_error_is_a_clean_pulumi_error() -> None:
+    """RunError is what the Pulumi runtime prints as a message without a stack trace."""
+    import pulumi
+
+    assert issubclass(ConfigError, pulumi.RunError)
