@@ -1,0 +1,136 @@
+"""Training: a bootstrap Job Pulumi awaits (a fresh stack gets a champion) and a retraining CronJob."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi import Input, Output, ResourceOptions
+
+from infra.components.namespace import TRAINING_APP
+from infra.components.pod_security import (
+    Resources,
+    container_security_context,
+    labels,
+    pod_security_context,
+    service_account,
+    tmp_dir,
+)
+from infra.components.workloads import MlflowClientArgs, mlflow_client_env, plain_env
+from mlops_contract.names import Env
+
+TRAINING_RESOURCES = Resources(200, 512, 1000, 1024)
+CRONJOB_NAME = "training-retrain"
+BOOTSTRAP_JOB_NAME = "training-bootstrap"
+
+
+@dataclass(frozen=True)
+class TrainingJobsArgs:
+    """What to train, where to log it, and when to retrain."""
+
+    namespace: Input[str]
+    """Target namespace."""
+    stack: str
+    """Stack name (labels)."""
+    image: Input[str]
+    """Training image."""
+    mlflow: MlflowClientArgs
+    """Tracking server and credentials."""
+    model_name: str
+    """Registered model name."""
+    dataset: str
+    """Bundled dataset name."""
+    promotion_margin: float
+    """Gate margin."""
+    promotion_floor: float
+    """Gate floor."""
+    schedule: str
+    """Retraining cron schedule."""
+    code_version: Input[str]
+    """Recorded on runs (the training image's content hash)."""
+
+
+class TrainingJobs(pulumi.ComponentResource):
+    """Bootstrap Job + retraining CronJob sharing one pod template."""
+
+    bootstrap_job: k8s.batch.v1.Job
+    """Awaited by Pulumi: depend on it to start after a champion exists."""
+    cronjob_name: Output[str]
+    """Name of the retraining CronJob (the retrain trigger creates Jobs from it)."""
+    requests: dict[str, Resources]
+    """Container resources, for the stack's budget output."""
+
+    def __init__(self, name: str, args: TrainingJobsArgs, opts: ResourceOptions | None = None) -> None:
+        super().__init__("mlops:index:TrainingJobs", name, None, opts)
+        pod_labels = labels(args.stack, TRAINING_APP, "training")
+        account = service_account(f"{name}-training", TRAINING_APP, args.namespace, pod_labels, self)
+        tmp_vol, tmp_mount = tmp_dir(1024)
+        env = [
+            *mlflow_client_env(args.mlflow),
+            *plain_env(
+                {
+                    Env.MODEL_NAME: args.model_name,
+                    Env.DATASET: args.dataset,
+                    Env.PROMOTION_MARGIN: str(args.promotion_margin),
+                    Env.PROMOTION_FLOOR: str(args.promotion_floor),
+                }
+            ),
+            k8s.core.v1.EnvVarArgs(name=Env.GIT_COMMIT, value=args.code_version),
+        ]
+        pod = k8s.core.v1.PodTemplateSpecArgs(
+            metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels),
+            spec=k8s.core.v1.PodSpecArgs(
+                restart_policy="Never",
+                service_account_name=account,
+                automount_service_account_token=False,
+                security_context=pod_security_context(),
+                containers=[
+                    k8s.core.v1.ContainerArgs(
+                        name="training",
+                        image=args.image,
+                        image_pull_policy="IfNotPresent",
+                        env=env,
+                        resources=TRAINING_RESOURCES.args(),
+                        security_context=container_security_context(),
+                        volume_mounts=[tmp_mount],
+                    )
+                ],
+                volumes=[tmp_vol],
+            ),
+        )
+        self.bootstrap_job = k8s.batch.v1.Job(
+            f"{name}-bootstrap",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=BOOTSTRAP_JOB_NAME, namespace=args.namespace, labels=pod_labels
+            ),
+            # No ttlSecondsAfterFinished: Pulumi owns this Job; a TTL would delete it behind Pulumi's back.
+            spec=k8s.batch.v1.JobSpecArgs(backoff_limit=3, active_deadline_seconds=1200, template=pod),
+            opts=ResourceOptions(parent=self, custom_timeouts=pulumi.CustomTimeouts(create="20m")),
+        )
+        cron = k8s.batch.v1.CronJob(
+            f"{name}-retrain",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=CRONJOB_NAME, namespace=args.namespace, labels=pod_labels
+            ),
+            spec=k8s.batch.v1.CronJobSpecArgs(
+                schedule=args.schedule,
+                concurrency_policy="Forbid",
+                starting_deadline_seconds=600,
+                successful_jobs_history_limit=3,
+                failed_jobs_history_limit=3,
+                job_template=k8s.batch.v1.JobTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels),
+                    spec=k8s.batch.v1.JobSpecArgs(
+                        backoff_limit=1,
+                        active_deadline_seconds=1800,
+                        ttl_seconds_after_finished=86400,
+                        template=pod,
+                    ),
+                ),
+            ),
+            opts=ResourceOptions(parent=self),
+        )
+        self.cronjob_name = Output.all(cron.id, CRONJOB_NAME).apply(lambda parts: str(parts[1]))
+        self.requests = {"training": TRAINING_RESOURCES}
+        self.register_outputs({"cronjob_name": self.cronjob_name})

@@ -1,0 +1,48 @@
+"""What the training and serving containers are told: the env names they read, from mlops_contract.
+
+Both sides use mlops_contract.names.Env, so a renamed variable breaks the build of this module's users,
+not a pod at runtime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi_kubernetes as k8s
+from pulumi import Input
+
+from infra.components.mlflow_server import SECRET_ADMIN_PASSWORD, SECRET_ADMIN_USER
+from mlops_contract.names import Env
+
+
+@dataclass(frozen=True)
+class MlflowClientArgs:
+    """How a workload reaches MLflow."""
+
+    tracking_uri: Input[str]
+    """In-cluster tracking URI."""
+    credentials_secret: Input[str]
+    """Secret with the basic-auth credentials."""
+
+
+def mlflow_client_env(client: MlflowClientArgs) -> list[k8s.core.v1.EnvVarArgs]:
+    """Tracking URI and credentials (the credentials only as secretKeyRefs)."""
+
+    def from_secret(var: str, key: str) -> k8s.core.v1.EnvVarArgs:
+        return k8s.core.v1.EnvVarArgs(
+            name=var,
+            value_from=k8s.core.v1.EnvVarSourceArgs(
+                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=client.credentials_secret, key=key)
+            ),
+        )
+
+    return [
+        k8s.core.v1.EnvVarArgs(name=Env.TRACKING_URI, value=client.tracking_uri),
+        from_secret(Env.TRACKING_USERNAME, SECRET_ADMIN_USER),
+        from_secret(Env.TRACKING_PASSWORD, SECRET_ADMIN_PASSWORD),
+    ]
+
+
+def plain_env(values: dict[Env, str]) -> list[k8s.core.v1.EnvVarArgs]:
+    """Non-secret settings, by their contract names."""
+    return [k8s.core.v1.EnvVarArgs(name=name.value, value=value) for name, value in values.items()]
