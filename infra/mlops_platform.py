@@ -1,0 +1,212 @@
+"""The platform of one stack: cluster -> provider -> images -> namespace -> MLflow -> training -> serving.
+
+(Named mlops_platform, not platform: infra/ is first on sys.path when Pulumi runs it, and `platform` is a
+standard-library module.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_command as command
+import pulumi_kubernetes as k8s
+from pulumi import Output, ResourceOptions
+
+from infra.components.cluster import NODE_PORTS, Cluster, ClusterArgs
+from infra.components.images import Delivery, Images, ImagesArgs
+from infra.components.mlflow_server import MlflowServer, MlflowServerArgs
+from infra.components.namespace import Namespace, NamespaceArgs
+from infra.components.pod_security import Resources
+from infra.components.serving import Serving, ServingArgs
+from infra.components.training_jobs import TrainingJobs, TrainingJobsArgs
+from infra.components.workloads import MlflowClientArgs
+from infra.config import ClusterMode, StackConfig
+from mlops_contract.names import MLFLOW_PORT, MLFLOW_SERVICE_NAME, SERVING_PORT, SERVING_SERVICE_NAME
+
+# Published in the README; tests hold the dev stack to it.
+DEV_BUDGET = Resources(cpu_request_m=1500, memory_request_mi=2560, cpu_limit_m=0, memory_limit_mi=0)
+
+
+@dataclass
+class Platform:
+    """Handles on what `build` created, for stack outputs and tests."""
+
+    cluster: Cluster
+    provider: k8s.Provider
+    images: Images
+    namespace: Namespace
+    mlflow: MlflowServer
+    training: TrainingJobs
+    serving: Serving
+    urls: dict[str, Output[str]]
+    requests: dict[str, Resources]
+
+    def total_requests(self) -> Resources:
+        """Sum over every component's containers."""
+        total = Resources(0, 0, 0, 0)
+        for part in self.requests.values():
+            total = total + part
+        return total
+
+    def outputs(self) -> dict[str, object]:
+        """What the stack exports (`pulumi stack output`); names are what docs and the e2e script use."""
+        total = self.total_requests()
+        return {
+            "namespace": self.namespace.name,
+            "clusterMode": self.cluster.mode.value,
+            "mlflowUrl": self.urls["mlflow"],
+            "servingUrl": self.urls["serving"],
+            "mlflowInClusterUrl": self.mlflow.url,
+            "servingInClusterUrl": self.serving.url,
+            "mlflowCredentialsSecret": self.mlflow.credentials_secret,
+            "images": self.images.refs,
+            "retrainCronJob": self.training.cronjob_name,
+            "resourceRequests": {
+                name: {"cpu": f"{r.cpu_request_m}m", "memory": f"{r.memory_request_mi}Mi"}
+                for name, r in self.requests.items()
+            },
+            "resourceRequestsTotal": {
+                "cpu": f"{total.cpu_request_m}m",
+                "memory": f"{total.memory_request_mi}Mi",
+            },
+        }
+
+
+def _provider(cfg: StackConfig, cluster: Cluster) -> k8s.Provider:
+    return k8s.Provider(
+        "k8s",
+        kubeconfig=cluster.kubeconfig,
+        context=cluster.context,
+        # Every namespaced object names its namespace explicitly; this catches one that forgets.
+        namespace=cfg.namespace,
+        opts=ResourceOptions(depends_on=cluster.created),
+    )
+
+
+def _host_urls(cfg: StackConfig, cluster: Cluster) -> dict[str, Output[str]]:
+    """Where a user on the host reaches each service."""
+    in_cluster = {
+        "mlflow": f"http://{MLFLOW_SERVICE_NAME}.{cfg.namespace}.svc.cluster.local:{MLFLOW_PORT}",
+        "serving": f"http://{SERVING_SERVICE_NAME}.{cfg.namespace}.svc.cluster.local:{SERVING_PORT}",
+    }
+    if not cfg.node_ports:
+        # Shared or remote cluster: nothing is published; `kubectl port-forward` reaches the Services.
+        return {key: Output.from_input(url) for key, url in in_cluster.items()}
+    if cfg.cluster_mode is ClusterMode.KIND:
+        ports = cfg.host_ports
+        return {
+            "mlflow": Output.from_input(f"http://localhost:{ports.mlflow}"),
+            "serving": Output.from_input(f"http://localhost:{ports.serving}"),
+        }
+    # minikube: NodePorts on the profile's node IP.
+    ip = command.local.Command(
+        "minikube-ip",
+        create=f"minikube -p {cfg.cluster_name} ip",
+        opts=ResourceOptions(parent=cluster, depends_on=cluster.created),
+    ).stdout.apply(lambda out: out.strip())
+    return {
+        "mlflow": Output.concat("http://", ip, f":{NODE_PORTS['mlflow']}"),
+        "serving": Output.concat("http://", ip, f":{NODE_PORTS['serving']}"),
+    }
+
+
+def _delivery(cfg: StackConfig) -> Delivery:
+    if cfg.cluster_mode is ClusterMode.MINIKUBE:
+        return Delivery.MINIKUBE_LOAD
+    if cfg.cluster_mode is ClusterMode.EXISTING and cfg.image_registry is not None:
+        return Delivery.PUSH
+    # kind, and previews without a registry: they share the dev stack's kind cluster (`clusterName`).
+    return Delivery.KIND_LOAD
+
+
+def build(cfg: StackConfig) -> Platform:
+    """Declare every resource of the stack. Call inside a Pulumi program (or under mocks)."""
+    cluster = Cluster(
+        "cluster",
+        ClusterArgs(
+            mode=cfg.cluster_mode,
+            name=cfg.cluster_name,
+            kind_node_image=cfg.kind_node_image,
+            host_ports=cfg.host_ports,
+            kubeconfig_path=cfg.kubeconfig,
+            context=cfg.kube_context,
+        ),
+    )
+    provider = _provider(cfg, cluster)
+    k8s_opts = ResourceOptions(providers={"kubernetes": provider})
+    images = Images(
+        "images",
+        ImagesArgs(
+            delivery=_delivery(cfg),
+            cluster_name=cfg.cluster_name,
+            registry=cfg.image_registry,
+            cluster_ready=cluster.created,
+        ),
+    )
+    namespace = Namespace("namespace", NamespaceArgs(name=cfg.namespace, stack=cfg.stack), opts=k8s_opts)
+    mlflow = MlflowServer(
+        "mlflow",
+        MlflowServerArgs(
+            namespace=namespace.name,
+            namespace_name=cfg.namespace,
+            stack=cfg.stack,
+            image=images.refs["mlops-mlflow"],
+            postgres_storage=cfg.postgres_storage,
+            artifact_storage=cfg.artifact_storage,
+            storage_class=cfg.storage_class,
+            protect_volumes=cfg.protect_volumes,
+            node_port=NODE_PORTS["mlflow"] if cfg.node_ports else None,
+        ),
+        opts=k8s_opts,
+    )
+    client = MlflowClientArgs(tracking_uri=mlflow.url, credentials_secret=mlflow.credentials_secret)
+    training = TrainingJobs(
+        "training",
+        TrainingJobsArgs(
+            namespace=namespace.name,
+            stack=cfg.stack,
+            image=images.refs["mlops-training"],
+            mlflow=client,
+            model_name=cfg.model_name,
+            dataset=cfg.training_dataset,
+            promotion_margin=cfg.promotion_margin,
+            promotion_floor=cfg.promotion_floor,
+            schedule=cfg.retrain_schedule,
+            code_version=images.refs["mlops-training"].apply(lambda ref: ref.rsplit(":", 1)[-1]),
+        ),
+        opts=k8s_opts,
+    )
+    serving = Serving(
+        "serving",
+        ServingArgs(
+            namespace=namespace.name,
+            stack=cfg.stack,
+            image=images.refs["mlops-serving"],
+            mlflow=client,
+            model_name=cfg.model_name,
+            replicas=cfg.serving_replicas,
+            max_replicas=cfg.serving_max_replicas,
+            reload_interval_seconds=cfg.reload_interval_seconds,
+            node_port=NODE_PORTS["serving"] if cfg.node_ports else None,
+            depends_on=[training.bootstrap_job],
+        ),
+        opts=k8s_opts,
+    )
+    return Platform(
+        cluster=cluster,
+        provider=provider,
+        images=images,
+        namespace=namespace,
+        mlflow=mlflow,
+        training=training,
+        serving=serving,
+        urls=_host_urls(cfg, cluster),
+        requests={**mlflow.requests, **training.requests, **serving.requests},
+    )
+
+
+def export(platform: Platform) -> None:
+    """Publish the stack outputs."""
+    for key, value in platform.outputs().items():
+        pulumi.export(key, value)
