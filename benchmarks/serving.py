@@ -228,7 +228,8 @@ def report(a: ServerResult, b: ServerResult) -> None:
     print(
         f"\ntargets: 1-row throughput >= 15x ({a.one_row.rps / b.one_row.rps:.1f}x), "
         f"100-row >= 10x ({a.hundred_rows.rps / b.hundred_rows.rps:.1f}x), "
-        f"1-row p99 <= 25 ms ({a.one_row.p99_ms:.1f}), cold start <= 0.4x ({a.cold_start_s / b.cold_start_s:.2f}x), "
+        f"1-row p99 <= 25 ms ({a.one_row.p99_ms:.1f}), "
+        f"cold start <= 0.4x ({a.cold_start_s / b.cold_start_s:.2f}x), "
         f"RSS <= 250 MiB ({a.rss_mib:.0f})"
     )
 
