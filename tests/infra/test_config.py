@@ -98,3 +98,15 @@ def test_config_error_is_a_clean_pulumi_error() -> None:
     import pulumi
 
     assert issubclass(ConfigError, pulumi.RunError)
+
+
+def test_mlflow_image_pins_what_the_tests_run() -> None:
+    """The MLflow server image installs the versions the test suite exercises (from uv.lock)."""
+    import re
+    import tomllib
+
+    lock = tomllib.loads((REPO_ROOT / "uv.lock").read_text())
+    locked = {p["name"]: p["version"] for p in lock["package"]}
+    dockerfile = (REPO_ROOT / "services/mlflow/Dockerfile").read_text()
+    pins = dict(re.findall(r'"([a-z-]+)(?:\[[a-z,]+\])?==([0-9.]+)"', dockerfile))
+    assert pins == {"mlflow": locked["mlflow"], "psycopg": locked["psycopg"]}

@@ -1,0 +1,99 @@
+"""Run a rendered pod's container as a local process: its entrypoint, args and env, as the kubelet would.
+
+Kubernetes names (Services) map to 127.0.0.1 ports and mount paths to local directories; everything else
+(variable names, secret keys, arguments, probe paths) is taken from the rendered manifest unchanged, so a
+name that drifts between infra and code fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+_VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def secrets_of(manifests: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """(secret name, key) -> value, from the rendered Secrets' stringData."""
+    return {
+        (m["metadata"]["name"], key): str(value)
+        for m in manifests
+        if m["kind"] == "Secret"
+        for key, value in m.get("stringData", {}).items()
+    }
+
+
+def entrypoint(dockerfile: str) -> list[str]:
+    """The exec-form ENTRYPOINT of a project Dockerfile, with this interpreter's tools substituted."""
+    text = (REPO / dockerfile).read_text()
+    match = re.search(r"^ENTRYPOINT (\[.*\])$", text, re.MULTILINE)
+    assert match, f"{dockerfile} has no exec-form ENTRYPOINT"
+    argv: list[str] = json.loads(match.group(1))
+    local = {"python": sys.executable, "mlflow": str(Path(sys.executable).with_name("mlflow"))}
+    return [local.get(argv[0], argv[0]), *argv[1:]]
+
+
+class LocalPod:
+    """Rewrites of one manifest's world onto this machine."""
+
+    def __init__(self, hosts: Mapping[str, str], mounts: Mapping[str, Path]) -> None:
+        self.hosts = dict(hosts)
+        """e.g. "mlflow.mlops.svc.cluster.local:5000" -> "127.0.0.1:41234" (longest first when applied)."""
+        self.mounts = dict(mounts)
+        """container path -> local directory."""
+
+    def rewrite(self, text: str) -> str:
+        """Apply host and mount-path mappings to one string."""
+        for name in sorted(self.hosts, key=len, reverse=True):
+            text = text.replace(name, self.hosts[name])
+        if not self.mounts:
+            return text
+        # One pass over whole paths only (at the start, after a separator or a URI's "///", before "/" or
+        # the end), so a local directory that itself starts like a mount path is not rewritten again.
+        paths = "|".join(re.escape(p) for p in sorted(self.mounts, key=len, reverse=True))
+        pattern = rf"(?:^|(?<=[\s'\"=:,])|(?<=///))({paths})(?=/|$|[\s'\",])"
+        return re.sub(pattern, lambda m: str(self.mounts[m.group(1)]), text)
+
+    def env(self, container: Mapping[str, Any], secrets: Mapping[tuple[str, str], str]) -> dict[str, str]:
+        """The container's env: literal values, secretKeyRefs resolved, $(VAR) expanded in order."""
+        out: dict[str, str] = {}
+        for var in container.get("env", []):
+            if "value" in var:
+                value = str(var["value"])
+            else:
+                ref = var["valueFrom"]["secretKeyRef"]
+                value = secrets[(ref["name"], ref["key"])]
+            value = _VAR_REF.sub(lambda m: out.get(m.group(1), m.group(0)), value)
+            out[var["name"]] = self.rewrite(value)
+        return out
+
+    def args(self, container: Mapping[str, Any], env: Mapping[str, str]) -> list[str]:
+        """command/args with $(VAR) expanded from the container env, then rewritten."""
+        raw = [*container.get("command", []), *container.get("args", [])]
+        return [self.rewrite(_VAR_REF.sub(lambda m: env.get(m.group(1), m.group(0)), a)) for a in raw]
+
+
+def process_env(container_env: Mapping[str, str], tmp: Path) -> dict[str, str]:
+    """A clean process environment: PATH and locale from here, nothing MLflow/MLOPS-related leaks in."""
+    base = {k: v for k, v in os.environ.items() if k in {"PATH", "LANG", "LC_ALL", "SYSTEMROOT"}}
+    return {**base, "HOME": str(tmp), "TMPDIR": str(tmp), **container_env}
+
+
+def find(manifests: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    """The one manifest of kind/name."""
+    hits = [m for m in manifests if m["kind"] == kind and m["metadata"]["name"] == name]
+    assert len(hits) == 1, f"{kind}/{name}"
+    return hits[0]
+
+
+def pod_spec(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The pod spec of a Deployment, StatefulSet, Job or CronJob."""
+    spec = manifest["spec"]
+    template = spec["jobTemplate"]["spec"]["template"] if manifest["kind"] == "CronJob" else spec["template"]
+    return dict(template["spec"])
