@@ -31,6 +31,12 @@ class Env(StrEnum):
     PROMOTION_MARGIN = "MLOPS_PROMOTION_MARGIN"
     PROMOTION_FLOOR = "MLOPS_PROMOTION_FLOOR"
     GIT_COMMIT = "MLOPS_GIT_COMMIT"
+    # Retrain trigger (Alertmanager webhook receiver).
+    TRIGGER_BACKEND = "MLOPS_TRIGGER_BACKEND"
+    TRIGGER_HOST = "MLOPS_TRIGGER_HOST"
+    TRIGGER_PORT = "MLOPS_TRIGGER_PORT"
+    NAMESPACE = "MLOPS_NAMESPACE"
+    RETRAIN_CRONJOB = "MLOPS_RETRAIN_CRONJOB"
 
 
 DEFAULT_MODEL_NAME: Final = "mlops-classifier"
@@ -42,6 +48,9 @@ MLFLOW_SERVICE_NAME: Final = "mlflow"
 MLFLOW_PORT: Final = 5000
 SERVING_SERVICE_NAME: Final = "serving"
 SERVING_PORT: Final = 8000
+RETRAIN_TRIGGER_SERVICE_NAME: Final = "retrain-trigger"
+RETRAIN_TRIGGER_PORT: Final = 8080
+RETRAIN_CRONJOB_NAME: Final = "training-retrain"
 
 # Writable scratch space inside read-only-root containers (an emptyDir in the cluster).
 CONTAINER_TMP_DIR: Final = "/tmp"  # noqa: S108 - a mount point, backed by an emptyDir
@@ -55,6 +64,7 @@ class Route(StrEnum):
     PREDICT = "/v1/predict"
     MODEL = "/v1/model"
     METRICS = "/metrics"
+    ALERTS = "/v1/alerts"  # retrain trigger: Alertmanager webhook
 
 
 class Tag(StrEnum):

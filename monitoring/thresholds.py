@@ -1,0 +1,29 @@
+"""Alert thresholds and durations: the SLOs the rules enforce, in one typed place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Defaults suit a laptop cluster; the local dev loop shortens the `for` durations to see alerts fast."""
+
+    error_ratio: float = 0.01
+    """5xx share of serving requests (SLO 99 %)."""
+    p99_latency_seconds: float = 0.25
+    """p99 of /v1/predict."""
+    drift_psi: float = 0.2
+    """Overall drift score (mean PSI) above which inputs no longer look like training data."""
+    drift_min_rows: int = 100
+    """Ignore drift while the window holds fewer rows (PSI is noisy on few rows)."""
+    model_max_age_seconds: int = 7 * 86400
+    """Champion older than this: retraining is not producing better models."""
+    mlflow_error_ratio: float = 0.05
+    """5xx share of MLflow requests (backend / PostgreSQL trouble)."""
+    down_for: str = "2m"
+    """How long a target must be down before alerting."""
+    slo_for: str = "10m"
+    """How long an SLO (errors, latency) must be breached before alerting."""
+    drift_for: str = "5m"
+    """How long drift must persist before alerting (and triggering a retrain)."""
