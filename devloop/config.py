@@ -23,6 +23,8 @@ class DevLoopConfig:
     mlflow_port: int = MLFLOW_PORT
     serving_port: int = SERVING_PORT
     prometheus_port: int = 9090
+    alertmanager_port: int = 9093
+    trigger_port: int = 8080
     model_name: str = DEFAULT_MODEL_NAME
     dataset: str = "breast_cancer"
     prometheus: bool = True
@@ -85,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mlflow-port", type=_port, default=d.mlflow_port)
     parser.add_argument("--serving-port", type=_port, default=d.serving_port)
     parser.add_argument("--prometheus-port", type=_port, default=d.prometheus_port)
+    parser.add_argument("--alertmanager-port", type=_port, default=d.alertmanager_port)
+    parser.add_argument("--trigger-port", type=_port, default=d.trigger_port, help="retrain trigger port")
     parser.add_argument("--model-name", default=d.model_name, help="registered model name")
     parser.add_argument("--dataset", default=d.dataset, help="bootstrap dataset (sklearn name or CSV path)")
     parser.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
@@ -107,6 +111,8 @@ def parse_args(argv: Sequence[str]) -> DevLoopConfig:
     ports = {"--mlflow-port": ns.mlflow_port, "--serving-port": ns.serving_port}
     if not ns.no_prometheus:
         ports["--prometheus-port"] = ns.prometheus_port
+        ports["--alertmanager-port"] = ns.alertmanager_port
+        ports["--trigger-port"] = ns.trigger_port
     if len(set(ports.values())) != len(ports):
         raise DevLoopConfigError(f"ports must differ: {ports}")
     return DevLoopConfig(
@@ -114,6 +120,8 @@ def parse_args(argv: Sequence[str]) -> DevLoopConfig:
         mlflow_port=ns.mlflow_port,
         serving_port=ns.serving_port,
         prometheus_port=ns.prometheus_port,
+        alertmanager_port=ns.alertmanager_port,
+        trigger_port=ns.trigger_port,
         model_name=ns.model_name,
         dataset=ns.dataset,
         prometheus=not ns.no_prometheus,

@@ -54,6 +54,9 @@ def mlflow_server_process(spec: MlflowServerSpec) -> ManagedProcess:
         str(spec.port),
         "--workers",
         "1",
+        # /metrics for Prometheus (prometheus-flask-exporter), as in the cluster.
+        "--expose-prometheus",
+        str(spec.state_dir / "prometheus-metrics"),
     ]
     return ManagedProcess(
         name="mlflow",

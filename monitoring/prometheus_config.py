@@ -22,11 +22,11 @@ def _label_meta(label: str) -> str:
 
 @dataclass(frozen=True)
 class MlflowTarget:
-    """MLflow's /metrics sits behind basic auth."""
+    """MLflow's /metrics: behind basic auth in the cluster, open in the local dev loop."""
 
     address: str
-    username: str
-    password_file: str
+    username: str | None = None
+    password_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,17 +80,17 @@ def prometheus_config(layout: Layout) -> dict[str, Any]:
     """The whole prometheus.yml."""
     jobs = [_serving_job(layout)]
     if layout.mlflow is not None:
-        jobs.append(
-            {
-                "job_name": Job.MLFLOW.value,
-                "metrics_path": "/metrics",
-                "basic_auth": {
-                    "username": layout.mlflow.username,
-                    "password_file": layout.mlflow.password_file,
-                },
-                "static_configs": [{"targets": [layout.mlflow.address]}],
+        mlflow_job: dict[str, Any] = {
+            "job_name": Job.MLFLOW.value,
+            "metrics_path": "/metrics",
+            "static_configs": [{"targets": [layout.mlflow.address]}],
+        }
+        if layout.mlflow.username is not None:
+            mlflow_job["basic_auth"] = {
+                "username": layout.mlflow.username,
+                "password_file": layout.mlflow.password_file,
             }
-        )
+        jobs.append(mlflow_job)
     if layout.kube_state_metrics is not None:
         jobs.append(
             {

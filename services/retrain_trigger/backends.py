@@ -106,7 +106,8 @@ class LocalBackend:
                 subprocess.Popen(
                     list(self.argv),
                     env={**os.environ, **(self.env or {})},
-                    stdout=log or subprocess.DEVNULL,
+                    # Without a log dir the run's output joins the trigger's own log.
+                    stdout=log,
                     stderr=subprocess.STDOUT,
                 )
             )

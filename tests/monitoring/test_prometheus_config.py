@@ -62,3 +62,21 @@ def test_promtool_rejects_a_broken_config(tmp_path: Path) -> None:
         [PROMTOOL, "check", "config", str(path)], capture_output=True, text=True, check=False
     )
     assert result.returncode != 0
+
+
+def test_alertmanager_routes_only_retrain_alerts_to_the_trigger(tmp_path: Path) -> None:
+    from monitoring.alertmanager_config import alertmanager_config
+
+    config = alertmanager_config("http://retrain-trigger:8080")
+    route = config["route"]["routes"][0]
+    assert route["receiver"] == "retrain" and route["matchers"] == ['action="retrain"']
+    hook = next(r for r in config["receivers"] if r["name"] == "retrain")["webhook_configs"][0]
+    assert hook["url"] == "http://retrain-trigger:8080/v1/alerts"
+    amtool = shutil.which("amtool")
+    if amtool is not None:
+        path = tmp_path / "alertmanager.yml"
+        path.write_text(yaml.safe_dump(config))
+        result = subprocess.run(
+            [amtool, "check-config", str(path)], capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
