@@ -1,0 +1,379 @@
+"""`python -m previews`: create, destroy, list and garbage-collect preview stacks.
+
+Exit codes: 0 done; 1 a Pulumi operation failed or the preview left objects behind; 2 bad input (a name,
+TTL or environment variable). Expected errors print one `error:` line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from infra.schema import schema_defaults
+from previews.backend import BackendError, backend_from_env
+from previews.expiry import ExpiryError, expires_at, humanize, parse_expires_at, parse_ttl, select_expired
+from previews.leftovers import (
+    KubeApi,
+    Leftover,
+    LeftoverCheckError,
+    core_api,
+    find_leftovers,
+    wait_for_cleanup,
+)
+from previews.naming import STACK_PREFIX, NamingError, PreviewName, from_stack, is_preview_stack, preview_name
+from previews.preview_config import PreviewTarget, key, preview_config
+from previews.workspace import AutomationWorkspace, StackInfo, Workspace, WorkspaceError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+DEFAULT_TTL = "72h"
+DEFAULT_LEFTOVER_WAIT = 60.0
+DELETE_UNREACHABLE_VAR = "PULUMI_K8S_DELETE_UNREACHABLE"
+# pulumi-kubernetes: "configured Kubernetes cluster is unreachable: ..." (and its hint names the variable).
+_UNREACHABLE = re.compile(r"unreachable", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Deps:
+    """Everything the commands touch outside this process; tests pass doubles."""
+
+    open_workspace: Callable[[], Workspace]
+    """Opens the Pulumi workspace (lazily: bad input fails before Pulumi is needed)."""
+    kube_api: Callable[[str | None], KubeApi]
+    """A Kubernetes API client for a kubeconfig context."""
+    now: Callable[[], datetime]
+    """Wall-clock time, UTC (expiry)."""
+    clock: Callable[[], float] = time.monotonic
+    """Monotonic seconds (elapsed-time progress and waits)."""
+    sleep: Callable[[float], None] = time.sleep
+    """Pause between leftover checks."""
+
+
+class Progress:
+    """Prints steps prefixed with the seconds since the command started."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.start = clock()
+
+    def step(self, message: str) -> None:
+        """One progress line on stdout."""
+        print(f"[{self.clock() - self.start:7.1f}s] {message}", flush=True)
+
+
+def _echo(line: str) -> None:
+    """Pulumi's own output, passed through as it arrives."""
+    print(line, flush=True)
+
+
+def _error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+def _default_context(cluster_name: str) -> str:
+    """kind names a cluster's kubeconfig context kind-<name>."""
+    return f"kind-{cluster_name}"
+
+
+# --- create ------------------------------------------------------------------------------------------------
+
+
+def cmd_create(args: argparse.Namespace, deps: Deps) -> int:
+    """Create or update the preview of a branch or pull request."""
+    name = preview_name(args.ref)
+    ttl = parse_ttl(args.ttl)
+    target = PreviewTarget(
+        cluster_name=args.cluster_name, kube_context=args.context or _default_context(args.cluster_name)
+    )
+    stamp = expires_at(deps.now(), ttl)
+    progress = Progress(deps.clock)
+    workspace = deps.open_workspace()
+    progress.step(f"stack {name.stack}: namespace {name.namespace} on context {target.kube_context}")
+    try:
+        workspace.select_or_create(name.stack)
+        workspace.set_config(name.stack, preview_config(name, target, stamp))
+        progress.step(f"pulumi up {name.stack} (expires {stamp})")
+        workspace.up(name.stack, _echo)
+    except WorkspaceError as err:
+        progress.step(f"create failed; `python -m previews destroy {name.stack}` removes what was created")
+        _error(str(err))
+        return EXIT_FAILED
+    progress.step(
+        f"ready: {name.stack} in namespace {name.namespace}; reach it with "
+        f"`kubectl --context {target.kube_context} -n {name.namespace} port-forward svc/serving 8000`"
+    )
+    return EXIT_OK
+
+
+# --- destroy -----------------------------------------------------------------------------------------------
+
+
+def _resolve(ref: str, stacks: Mapping[str, StackInfo]) -> PreviewName:
+    """A stack name as listed, else the branch/PR it was created from, else a stack name that is gone."""
+    if ref in stacks:
+        return from_stack(ref)
+    mapped = preview_name(ref)
+    if mapped.stack in stacks or not is_preview_stack(ref):
+        return mapped
+    return from_stack(ref)
+
+
+def _report_leftovers(left: list[Leftover], name: PreviewName, context: str) -> None:
+    _error(f"{name.stack} was destroyed but {len(left)} object(s) are still in the cluster:")
+    for item in left:
+        print(f"  - {item}", file=sys.stderr)
+    print(
+        f"  clean up by hand: kubectl --context {context} delete namespace {name.namespace}; "
+        "then delete the PersistentVolumes listed (see docs/previews.md)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def destroy_preview(
+    workspace: Workspace,
+    name: PreviewName,
+    info: StackInfo | None,
+    context: str,
+    wait: float,
+    deps: Deps,
+    progress: Progress,
+) -> int:
+    """Destroy one preview, remove its stack, and verify the cluster holds nothing of it."""
+    namespace = name.namespace
+    unreachable = False
+    if info is None:
+        progress.step(f"no stack {name.stack}; checking the cluster for anything left of it")
+    else:
+        namespace = info.config.get(key("namespace"), namespace)
+        progress.step(f"pulumi destroy {name.stack}")
+        try:
+            try:
+                workspace.destroy(name.stack, _echo, {})
+            except WorkspaceError as err:
+                if not _UNREACHABLE.search(f"{err}\n{err.details}"):
+                    raise
+                unreachable = True
+                # The dev cluster was deleted before the preview: nothing can be deleted in it, so let the
+                # provider drop its objects from the state instead of failing forever.
+                progress.step(
+                    f"cluster unreachable (deleted?): retrying with {DELETE_UNREACHABLE_VAR}=true, "
+                    "which removes its objects from the state without deleting them"
+                )
+                workspace.destroy(name.stack, _echo, {DELETE_UNREACHABLE_VAR: "true"})
+            progress.step(f"pulumi stack rm {name.stack}")
+            workspace.remove(name.stack)
+        except WorkspaceError as err:
+            _error(f"destroying {name.stack} failed: {err}")
+            return EXIT_FAILED
+    progress.step(f"checking context {context} for objects of {name.stack} (up to {wait:.0f}s)")
+    try:
+        api = deps.kube_api(context)
+        left = wait_for_cleanup(
+            lambda: find_leftovers(api, name.stack, namespace),
+            timeout=wait,
+            sleep=deps.sleep,
+            clock=deps.clock,
+        )
+    except LeftoverCheckError as err:
+        if unreachable:
+            progress.step(
+                f"cannot check the cluster ({err}); if it was deleted nothing is left, otherwise check by "
+                f"hand once it is back: kubectl --context {context} get namespace {namespace}"
+            )
+            return EXIT_OK
+        _error(f"{name.stack}: could not verify that nothing is left behind: {err}")
+        return EXIT_FAILED
+    if left:
+        _report_leftovers(left, name, context)
+        return EXIT_FAILED
+    progress.step(f"destroyed {name.stack}: nothing left in the cluster")
+    return EXIT_OK
+
+
+def cmd_destroy(args: argparse.Namespace, deps: Deps) -> int:
+    """Destroy a preview by stack name, branch or pull request."""
+    progress = Progress(deps.clock)
+    workspace = deps.open_workspace()
+    stacks = {s.name: s for s in workspace.list_stacks(STACK_PREFIX)}
+    name = _resolve(args.name, stacks)
+    info = stacks.get(name.stack)
+    context = (
+        args.context
+        or (info.config.get(key("kubeContext")) if info else None)
+        or _default_context(args.cluster_name)
+    )
+    return destroy_preview(workspace, name, info, context, args.wait_leftovers, deps, progress)
+
+
+# --- list --------------------------------------------------------------------------------------------------
+
+
+def _previews(workspace: Workspace) -> list[StackInfo]:
+    return sorted(
+        (s for s in workspace.list_stacks(STACK_PREFIX) if is_preview_stack(s.name)), key=lambda s: s.name
+    )
+
+
+def _expiry_text(raw: str | None, now: datetime) -> str:
+    if not raw:
+        return "-"
+    try:
+        moment = parse_expires_at(raw)
+    except ExpiryError:
+        return f"invalid ({raw})"
+    if moment <= now:
+        return f"expired {humanize(now - moment)} ago ({raw})"
+    return f"in {humanize(moment - now)} ({raw})"
+
+
+def cmd_list(args: argparse.Namespace, deps: Deps) -> int:  # noqa: ARG001 - every command takes its args
+    """Table of preview stacks: namespace, time since the last update, expiry."""
+    now = deps.now()
+    stacks = _previews(deps.open_workspace())
+    if not stacks:
+        print("no preview stacks")
+        return EXIT_OK
+    rows = [("STACK", "NAMESPACE", "AGE", "EXPIRES")]
+    for info in stacks:
+        age = humanize(now - info.last_update) if info.last_update else "-"
+        namespace = info.config.get(key("namespace"), "-")
+        rows.append((info.name, namespace, age, _expiry_text(info.config.get(key("expiresAt")), now)))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)),
+            row[3],
+            sep="  ",
+        )
+    return EXIT_OK
+
+
+# --- gc ----------------------------------------------------------------------------------------------------
+
+
+def cmd_gc(args: argparse.Namespace, deps: Deps) -> int:
+    """Destroy every preview past its expiresAt; stacks without one are reported, never destroyed."""
+    progress = Progress(deps.clock)
+    now = deps.now()
+    workspace = deps.open_workspace()
+    stacks = {s.name: s for s in _previews(workspace)}
+    # Only stacks this tool marked as previews: a stray preview-* stack without preview=true is left alone.
+    expiries = {
+        name: (info.config.get(key("expiresAt")) if info.config.get(key("preview")) == "true" else None)
+        for name, info in stacks.items()
+    }
+    plan = select_expired(expiries, now)
+    progress.step(
+        f"{len(plan.expired)} expired, {len(plan.alive)} alive, {len(plan.unknown)} without a valid expiresAt"
+    )
+    for name in plan.unknown:
+        progress.step(f"skipping {name}: no valid expiresAt (or preview=true); destroy it by hand if unused")
+    if args.dry_run:
+        for name in plan.expired:
+            progress.step(f"would destroy {name}")
+        return EXIT_OK
+    failed = []
+    for stack in plan.expired:
+        info = stacks[stack]
+        context = info.config.get(key("kubeContext")) or _default_context(args.cluster_name)
+        code = destroy_preview(
+            workspace, from_stack(stack), info, context, args.wait_leftovers, deps, progress
+        )
+        if code != EXIT_OK:
+            failed.append(stack)
+    if failed:
+        _error(f"gc: {len(failed)} preview(s) not cleanly destroyed: {', '.join(failed)}")
+        return EXIT_FAILED
+    progress.step(f"gc done: destroyed {len(plan.expired)}")
+    return EXIT_OK
+
+
+# --- parser and entry point --------------------------------------------------------------------------------
+
+
+def _wait_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait-leftovers",
+        type=float,
+        default=DEFAULT_LEFTOVER_WAIT,
+        metavar="SECONDS",
+        help="how long to wait for namespace and volume deletion to finish "
+        f"(default {DEFAULT_LEFTOVER_WAIT:.0f})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser; each subcommand stores its function as `handler`."""
+    cluster_name = schema_defaults()["clusterName"]
+    parser = argparse.ArgumentParser(
+        prog="python -m previews",
+        description="Preview environments: one Pulumi stack and namespace per branch or pull request "
+        "(docs/previews.md).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    create = commands.add_parser("create", help="create or update the preview of a branch or PR")
+    create.add_argument("ref", help="branch (feature/x) or pull request (42, #42, refs/pull/42/merge)")
+    create.add_argument(
+        "--ttl", default=DEFAULT_TTL, help=f"time to live, e.g. 72h, 3d (default {DEFAULT_TTL})"
+    )
+    create.add_argument(
+        "--cluster-name", default=cluster_name, help=f"the dev kind cluster (default {cluster_name})"
+    )
+    create.add_argument("--context", help="kubeconfig context (default kind-<cluster-name>)")
+    create.set_defaults(handler=cmd_create)
+
+    destroy = commands.add_parser("destroy", help="destroy a preview and check nothing is left")
+    destroy.add_argument("name", help="stack name (preview-...), branch or pull request")
+    destroy.add_argument("--cluster-name", default=cluster_name, help=argparse.SUPPRESS)
+    destroy.add_argument("--context", help="kubeconfig context (default: the stack's kubeContext)")
+    _wait_option(destroy)
+    destroy.set_defaults(handler=cmd_destroy)
+
+    listing = commands.add_parser("list", help="list previews with age and expiry")
+    listing.set_defaults(handler=cmd_list)
+
+    gc = commands.add_parser("gc", help="destroy every expired preview")
+    gc.add_argument("--dry-run", action="store_true", help="only print what would be destroyed")
+    gc.add_argument("--cluster-name", default=cluster_name, help=argparse.SUPPRESS)
+    _wait_option(gc)
+    gc.set_defaults(handler=cmd_gc)
+    return parser
+
+
+def real_deps(environ: Mapping[str, str]) -> Deps:
+    """The Automation API workspace on the configured backend and the real Kubernetes client."""
+    backend = backend_from_env(environ)
+    return Deps(
+        open_workspace=lambda: AutomationWorkspace(backend),
+        kube_api=core_api,
+        now=lambda: datetime.now(UTC),
+    )
+
+
+def main(
+    argv: list[str] | None = None, deps: Deps | None = None, environ: Mapping[str, str] | None = None
+) -> int:
+    """Parse, run one command, map expected errors to exit codes."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # argparse: 2 for bad usage (after printing it), 0 for --help
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    try:
+        handler: Callable[[argparse.Namespace, Deps], int] = args.handler
+        return handler(args, deps or real_deps(os.environ if environ is None else environ))
+    except (NamingError, ExpiryError, BackendError) as err:
+        _error(str(err))
+        return EXIT_USAGE
+    except (WorkspaceError, LeftoverCheckError) as err:
+        _error(str(err))
+        return EXIT_FAILED

@@ -1,0 +1,174 @@
+"""What the CLI needs from Pulumi (a Protocol), and its implementation on the Automation API.
+
+The program is the repo's own Pulumi project (work_dir = repo root, `main: infra/`), so a preview runs
+exactly what `pulumi up` runs for any other stack.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from pulumi import automation as auto
+
+from infra.schema import REPO_ROOT
+from previews.backend import Backend
+
+OutputSink = Callable[[str], None]
+
+
+class WorkspaceError(Exception):
+    """A Pulumi operation failed: a short message, plus the CLI's whole output for diagnosis."""
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details
+        """Everything the CLI printed (the engine's diagnostics are on stdout, not stderr)."""
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """One stack as `list`, `destroy` and `gc` see it."""
+
+    name: str
+    """Stack name."""
+    last_update: datetime | None
+    """When the last update (up or destroy) finished, UTC; None if none ran."""
+    config: Mapping[str, str] = field(default_factory=dict)
+    """Fully qualified config key -> value."""
+
+
+class Workspace(Protocol):
+    """The Pulumi operations the preview commands use."""
+
+    def select_or_create(self, stack: str) -> None:
+        """Create the stack, or select it if it exists."""
+        ...
+
+    def set_config(self, stack: str, config: Mapping[str, str]) -> None:
+        """Set these fully qualified config keys (plain values) on the stack."""
+        ...
+
+    def up(self, stack: str, on_output: OutputSink) -> None:
+        """`pulumi up` the stack, streaming the engine's output."""
+        ...
+
+    def destroy(self, stack: str, on_output: OutputSink, env: Mapping[str, str]) -> None:
+        """`pulumi destroy` the stack, with extra environment variables for the CLI and providers."""
+        ...
+
+    def remove(self, stack: str) -> None:
+        """Remove the (emptied) stack and its config."""
+        ...
+
+    def list_stacks(self, prefix: str) -> list[StackInfo]:
+        """Stacks whose names start with `prefix`, with their config and last update time."""
+        ...
+
+
+def _failed(err: Exception) -> WorkspaceError:
+    """Short message from the CLI's stderr; its stdout was already streamed, but is kept for matching."""
+    text = str(err).strip()
+    # CommandError's text is "code: N / stdout: ... / stderr: ...".
+    stderr = text.rpartition(" stderr: ")[2].strip() if " stderr: " in text else ""
+    return WorkspaceError(stderr or text or type(err).__name__, details=text)
+
+
+class AutomationWorkspace:
+    """Workspace on `pulumi.automation`: the repo's Pulumi project, run by the local Pulumi CLI.
+
+    Every call opens its own LocalWorkspace, so one call's extra environment never leaks into the next.
+    """
+
+    def __init__(self, backend: Backend, work_dir: Path = REPO_ROOT) -> None:
+        if shutil.which("pulumi") is None:
+            raise WorkspaceError("the pulumi CLI is not on PATH (https://www.pulumi.com/docs/install/)")
+        local_dir = backend.local_dir()
+        if local_dir is not None:
+            # The file backend does not create its root directory itself.
+            local_dir.mkdir(parents=True, exist_ok=True)
+        self.backend = backend
+        self.work_dir = work_dir
+
+    def _opts(self, env: Mapping[str, str] | None = None) -> auto.LocalWorkspaceOptions:
+        return auto.LocalWorkspaceOptions(env_vars={**self.backend.env(), **(env or {})})
+
+    def _stack(self, stack: str, env: Mapping[str, str] | None = None) -> auto.Stack:
+        return auto.select_stack(stack, work_dir=str(self.work_dir), opts=self._opts(env))
+
+    def _workspace(self) -> auto.LocalWorkspace:
+        return auto.LocalWorkspace(work_dir=str(self.work_dir), env_vars=self.backend.env())
+
+    def _restore_config(self, workspace: auto.LocalWorkspace, stack: str) -> None:
+        """Recreate a missing Pulumi.<stack>.yaml from the last deployment (a fresh CI checkout has none).
+
+        It also restores the stack's secrets provider salt, which decrypting the state needs.
+        """
+        if (self.work_dir / f"Pulumi.{stack}.yaml").is_file():
+            return
+        # Never deployed: there is no config to restore, and nothing to destroy either.
+        with contextlib.suppress(auto.CommandError):
+            workspace.refresh_config(stack)
+
+    def select_or_create(self, stack: str) -> None:
+        """Create the stack, or select it if it exists."""
+        try:
+            auto.create_or_select_stack(stack, work_dir=str(self.work_dir), opts=self._opts())
+        except auto.CommandError as err:
+            raise _failed(err) from None
+
+    def set_config(self, stack: str, config: Mapping[str, str]) -> None:
+        """Set these fully qualified config keys (plain values) on the stack."""
+        try:
+            self._stack(stack).set_all_config({k: auto.ConfigValue(value=v) for k, v in config.items()})
+        except auto.CommandError as err:
+            raise _failed(err) from None
+
+    def up(self, stack: str, on_output: OutputSink) -> None:
+        """`pulumi up` the stack, streaming the engine's output."""
+        try:
+            self._stack(stack).up(on_output=on_output)
+        except auto.CommandError as err:
+            raise _failed(err) from None
+
+    def destroy(self, stack: str, on_output: OutputSink, env: Mapping[str, str]) -> None:
+        """`pulumi destroy` the stack, with extra environment variables for the CLI and providers."""
+        try:
+            self._restore_config(self._workspace(), stack)
+            self._stack(stack, env).destroy(on_output=on_output)
+        except auto.CommandError as err:
+            raise _failed(err) from None
+
+    def remove(self, stack: str) -> None:
+        """Remove the (emptied) stack and its config."""
+        try:
+            self._workspace().remove_stack(stack)
+        except auto.CommandError as err:
+            raise _failed(err) from None
+
+    def list_stacks(self, prefix: str) -> list[StackInfo]:
+        """Stacks whose names start with `prefix`, with their config and last update time."""
+        workspace = self._workspace()
+        try:
+            summaries = [s for s in workspace.list_stacks() if s.name.startswith(prefix)]
+            stacks = []
+            for summary in summaries:
+                self._restore_config(workspace, summary.name)
+                config = workspace.get_all_config(summary.name)
+                # The SDK parses the CLI's "...Z" timestamps into naive datetimes.
+                last = summary.last_update.replace(tzinfo=UTC) if summary.last_update else None
+                stacks.append(
+                    StackInfo(
+                        name=summary.name,
+                        last_update=last,
+                        config={k: str(v.value) for k, v in config.items()},
+                    )
+                )
+        except auto.CommandError as err:
+            raise _failed(err) from None
+        return stacks

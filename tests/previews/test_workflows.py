@@ -1,0 +1,98 @@
+"""The preview GitHub workflows: valid YAML, the right triggers, and `python -m previews` calls the parser accepts.
+
+No GitHub runner is involved: the files are parsed, and every `python -m previews ...` line is fed (with
+`${{ }}` expressions replaced by a sample value) to the CLI's real argparse parser. No Pulumi workspace is
+needed, so no test double is used here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+from typing import Any
+
+import pytest
+import yaml
+
+from infra.schema import REPO_ROOT
+from previews.cli import build_parser
+
+WORKFLOWS = REPO_ROOT / ".github" / "workflows"
+INVOCATION = re.compile(r"python -m previews (?P<args>.+)$")
+EXPRESSION = re.compile(r"\$\{\{[^}]*\}\}")
+
+
+def _load(name: str) -> dict[str, Any]:
+    raw: dict[Any, Any] = yaml.safe_load((WORKFLOWS / name).read_text())
+    # YAML 1.1 reads the bare key `on` as True.
+    return {("on" if key is True else str(key)): value for key, value in raw.items()}
+
+
+def _invocations(workflow: dict[str, Any]) -> dict[str, list[argparse.Namespace]]:
+    """Job -> the parsed arguments of each `python -m previews` call in it."""
+    parser = build_parser()
+    found: dict[str, list[argparse.Namespace]] = {}
+    for job_name, job in workflow["jobs"].items():
+        for step in job["steps"]:
+            for line in str(step.get("run", "")).splitlines():
+                match = INVOCATION.search(line)
+                if match:
+                    argv = shlex.split(EXPRESSION.sub("42", match.group("args")))
+                    found.setdefault(job_name, []).append(parser.parse_args(argv))
+    return found
+
+
+def _uses(job: dict[str, Any]) -> list[str]:
+    return [step["uses"] for step in job["steps"] if "uses" in step]
+
+
+@pytest.mark.parametrize("name", ["preview.yml", "preview-gc.yml"])
+def test_workflows_run_on_the_dev_runner_with_the_pinned_toolchain(name: str) -> None:
+    workflow = _load(name)
+    assert workflow["env"]["PULUMI_CONFIG_PASSPHRASE"] == "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"
+    assert workflow["env"]["PULUMI_BACKEND_URL"].startswith("file://")
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    for job in workflow["jobs"].values():
+        assert job["runs-on"] == ["self-hosted", "mlops-dev"]
+        uses = _uses(job)
+        assert any(u.startswith("actions/checkout@") for u in uses)
+        assert any(u.startswith("astral-sh/setup-uv@") for u in uses)
+        assert "pulumi/actions@v6" in uses
+        pulumi_step = next(s for s in job["steps"] if s.get("uses") == "pulumi/actions@v6")
+        assert re.fullmatch(r"\d+\.\d+\.\d+", str(pulumi_step["with"]["pulumi-version"]))
+        runs = [s["run"] for s in job["steps"] if "run" in s]
+        assert "uv sync --frozen --all-extras" in runs
+        assert any(r.startswith("uv run python -m previews ") for r in runs)
+
+
+def test_pull_requests_create_on_open_and_push_and_destroy_on_close() -> None:
+    workflow = _load("preview.yml")
+    assert set(workflow["on"]["pull_request"]["types"]) == {"opened", "synchronize", "reopened", "closed"}
+    assert "github.event.pull_request.number" in workflow["concurrency"]["group"]
+    calls = _invocations(workflow)
+    assert [args.command for args in calls["create"]] == ["create"]
+    assert [args.command for args in calls["destroy"]] == ["destroy"]
+    assert calls["create"][0].ref == calls["destroy"][0].name == "42"  # the same PR names both
+    assert "!= 'closed'" in workflow["jobs"]["create"]["if"]
+    assert "== 'closed'" in workflow["jobs"]["destroy"]["if"]
+
+
+def test_gc_runs_nightly_and_on_demand() -> None:
+    workflow = _load("preview-gc.yml")
+    assert workflow["on"]["schedule"][0]["cron"]
+    assert "workflow_dispatch" in workflow["on"]
+    assert [args.command for args in _invocations(workflow)["gc"]] == ["gc"]
+
+
+def test_every_subcommand_the_workflows_use_exists() -> None:
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    used = {
+        args.command
+        for name in ("preview.yml", "preview-gc.yml")
+        for calls in _invocations(_load(name)).values()
+        for args in calls
+    }
+    assert used == {"create", "destroy", "gc"}
+    assert used <= set(subparsers.choices)
