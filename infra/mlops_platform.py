@@ -16,7 +16,15 @@ from pulumi import Output, ResourceOptions
 from infra.components.cluster import NODE_PORTS, Cluster, ClusterArgs
 from infra.components.images import Delivery, Images, ImagesArgs
 from infra.components.mlflow_server import MlflowServer, MlflowServerArgs
-from infra.components.namespace import Namespace, NamespaceArgs
+from infra.components.monitoring import Monitoring, MonitoringArgs
+from infra.components.namespace import (
+    GRAFANA_APP,
+    GRAFANA_PORT,
+    PROMETHEUS_APP,
+    PROMETHEUS_PORT,
+    Namespace,
+    NamespaceArgs,
+)
 from infra.components.pod_security import Resources
 from infra.components.serving import Serving, ServingArgs
 from infra.components.training_jobs import TrainingJobs, TrainingJobsArgs
@@ -39,6 +47,7 @@ class Platform:
     mlflow: MlflowServer
     training: TrainingJobs
     serving: Serving
+    monitoring: Monitoring
     urls: dict[str, Output[str]]
     requests: dict[str, Resources]
 
@@ -57,6 +66,9 @@ class Platform:
             "clusterMode": self.cluster.mode.value,
             "mlflowUrl": self.urls["mlflow"],
             "servingUrl": self.urls["serving"],
+            "grafanaUrl": self.urls["grafana"],
+            "prometheusUrl": self.urls["prometheus"],
+            "grafanaAdminSecret": self.monitoring.grafana_secret,
             "mlflowInClusterUrl": self.mlflow.url,
             "servingInClusterUrl": self.serving.url,
             "mlflowCredentialsSecret": self.mlflow.credentials_secret,
@@ -86,9 +98,15 @@ def _provider(cfg: StackConfig, cluster: Cluster) -> k8s.Provider:
 
 def _host_urls(cfg: StackConfig, cluster: Cluster) -> dict[str, Output[str]]:
     """Where a user on the host reaches each service."""
+    services = {
+        "mlflow": (MLFLOW_SERVICE_NAME, MLFLOW_PORT),
+        "serving": (SERVING_SERVICE_NAME, SERVING_PORT),
+        "grafana": (GRAFANA_APP, GRAFANA_PORT),
+        "prometheus": (PROMETHEUS_APP, PROMETHEUS_PORT),
+    }
     in_cluster = {
-        "mlflow": f"http://{MLFLOW_SERVICE_NAME}.{cfg.namespace}.svc.cluster.local:{MLFLOW_PORT}",
-        "serving": f"http://{SERVING_SERVICE_NAME}.{cfg.namespace}.svc.cluster.local:{SERVING_PORT}",
+        key: f"http://{service}.{cfg.namespace}.svc.cluster.local:{port}"
+        for key, (service, port) in services.items()
     }
     if not cfg.node_ports:
         # Shared or remote cluster: nothing is published; `kubectl port-forward` reaches the Services.
@@ -98,6 +116,8 @@ def _host_urls(cfg: StackConfig, cluster: Cluster) -> dict[str, Output[str]]:
         return {
             "mlflow": Output.from_input(f"http://localhost:{ports.mlflow}"),
             "serving": Output.from_input(f"http://localhost:{ports.serving}"),
+            "grafana": Output.from_input(f"http://localhost:{ports.grafana}"),
+            "prometheus": Output.from_input(f"http://localhost:{ports.prometheus}"),
         }
     # minikube: NodePorts on the profile's node IP.
     ip = command.local.Command(
@@ -105,10 +125,7 @@ def _host_urls(cfg: StackConfig, cluster: Cluster) -> dict[str, Output[str]]:
         create=f"minikube -p {cfg.cluster_name} ip",
         opts=ResourceOptions(parent=cluster, depends_on=cluster.created),
     ).stdout.apply(lambda out: out.strip())
-    return {
-        "mlflow": Output.concat("http://", ip, f":{NODE_PORTS['mlflow']}"),
-        "serving": Output.concat("http://", ip, f":{NODE_PORTS['serving']}"),
-    }
+    return {key: Output.concat("http://", ip, f":{NODE_PORTS[key]}") for key in services}
 
 
 def _delivery(cfg: StackConfig) -> Delivery:
@@ -193,6 +210,19 @@ def build(cfg: StackConfig) -> Platform:
         ),
         opts=k8s_opts,
     )
+    monitoring = Monitoring(
+        "monitoring",
+        MonitoringArgs(
+            namespace=namespace.name,
+            namespace_name=cfg.namespace,
+            stack=cfg.stack,
+            trigger_image=images.refs["mlops-retrain-trigger"],
+            retrain_cronjob=training.cronjob_name,
+            grafana_node_port=NODE_PORTS["grafana"] if cfg.node_ports else None,
+            prometheus_node_port=NODE_PORTS["prometheus"] if cfg.node_ports else None,
+        ),
+        opts=ResourceOptions.merge(k8s_opts, ResourceOptions(depends_on=[mlflow])),
+    )
     return Platform(
         cluster=cluster,
         provider=provider,
@@ -201,8 +231,9 @@ def build(cfg: StackConfig) -> Platform:
         mlflow=mlflow,
         training=training,
         serving=serving,
+        monitoring=monitoring,
         urls=_host_urls(cfg, cluster),
-        requests={**mlflow.requests, **training.requests, **serving.requests},
+        requests={**mlflow.requests, **training.requests, **serving.requests, **monitoring.requests},
     )
 
 

@@ -41,6 +41,11 @@ SPECS = (
         "mlops-training", "training/Dockerfile", ("pyproject.toml", "uv.lock", "mlops_contract", "training")
     ),
     ImageSpec("mlops-mlflow", "services/mlflow/Dockerfile", ("services/mlflow/Dockerfile",)),
+    ImageSpec(
+        "mlops-retrain-trigger",
+        "services/retrain_trigger/Dockerfile",
+        ("pyproject.toml", "uv.lock", "mlops_contract", "services/__init__.py", "services/retrain_trigger"),
+    ),
 )
 
 

@@ -30,6 +30,7 @@ POSTGRES_IMAGE = "postgres:16.6-bookworm"
 POSTGRES_USER = "mlflow"
 POSTGRES_DB = "mlflow"
 ADMIN_USER = "admin"
+CREDENTIALS_SECRET = "mlflow-credentials"  # noqa: S105 - a Secret name
 POSTGRES_RESOURCES = Resources(100, 256, 500, 512)
 MLFLOW_RESOURCES = Resources(200, 512, 1000, 1024)
 AUTH_CONFIG_PATH = "/etc/mlflow-auth/basic_auth.ini"
@@ -103,7 +104,7 @@ class MlflowServer(pulumi.ComponentResource):
         secret = k8s.core.v1.Secret(
             f"{name}-secret",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="mlflow-credentials", namespace=ns, labels=labels(args.stack, MLFLOW_APP, "tracking")
+                name=CREDENTIALS_SECRET, namespace=ns, labels=labels(args.stack, MLFLOW_APP, "tracking")
             ),
             type="Opaque",
             string_data={
@@ -280,6 +281,8 @@ class MlflowServer(pulumi.ComponentResource):
                                     "--serve-artifacts",
                                     "--app-name=basic-auth",
                                     f"--allowed-hosts={_allowed_hosts(args.namespace_name)}",
+                                    # /metrics (behind basic auth) for Prometheus; its scratch dir is in /tmp.
+                                    "--expose-prometheus=/tmp/prometheus-metrics",
                                 ],
                                 ports=[
                                     k8s.core.v1.ContainerPortArgs(name="http", container_port=MLFLOW_PORT)

@@ -13,13 +13,13 @@ import pulumi_kubernetes as k8s
 from pulumi import ResourceOptions
 
 from infra.components.pod_security import labels, selector
-from mlops_contract.names import MLFLOW_PORT, SERVING_PORT
+from mlops_contract.names import MLFLOW_PORT, RETRAIN_TRIGGER_PORT, RETRAIN_TRIGGER_SERVICE_NAME, SERVING_PORT
+from monitoring.prometheus_config import ALERTMANAGER_PORT, KUBE_STATE_METRICS_PORT
 
 POSTGRES_PORT = 5432
 PROMETHEUS_PORT = 9090
 GRAFANA_PORT = 3000
-ALERTMANAGER_PORT = 9093
-RETRAIN_TRIGGER_PORT = 8080
+KUBE_STATE_PORT = KUBE_STATE_METRICS_PORT
 
 # app name -> what it is, used in selectors below and by the components that run them.
 MLFLOW_APP = "mlflow"
@@ -29,7 +29,8 @@ TRAINING_APP = "training"
 PROMETHEUS_APP = "prometheus"
 GRAFANA_APP = "grafana"
 ALERTMANAGER_APP = "alertmanager"
-RETRAIN_TRIGGER_APP = "retrain-trigger"
+RETRAIN_TRIGGER_APP = RETRAIN_TRIGGER_SERVICE_NAME
+KUBE_STATE_APP = "kube-state-metrics"
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ INGRESS_RULES: tuple[tuple[str, int, tuple[str, ...] | None], ...] = (
     (GRAFANA_APP, GRAFANA_PORT, None),
     (ALERTMANAGER_APP, ALERTMANAGER_PORT, (PROMETHEUS_APP,)),
     (RETRAIN_TRIGGER_APP, RETRAIN_TRIGGER_PORT, (ALERTMANAGER_APP, PROMETHEUS_APP)),
+    (KUBE_STATE_APP, KUBE_STATE_PORT, (PROMETHEUS_APP,)),
 )
 # (client app, [(server app, port)]) inside the namespace; DNS egress is allowed for every pod.
 EGRESS_RULES: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = (
@@ -172,13 +174,14 @@ class Namespace(pulumi.ComponentResource):
                 ],
             ),
         )
-        # The retrain trigger creates Jobs through the API server.
-        policy(
-            "allow-egress-retrain-trigger",
-            k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector(RETRAIN_TRIGGER_APP)),
-                policy_types=["Egress"],
-                egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=[_port(443), _port(6443)])],
-            ),
-        )
+        # The retrain trigger creates Jobs and kube-state-metrics watches objects through the API server.
+        for app in (RETRAIN_TRIGGER_APP, KUBE_STATE_APP):
+            policy(
+                f"allow-egress-{app}",
+                k8s.networking.v1.NetworkPolicySpecArgs(
+                    pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector(app)),
+                    policy_types=["Egress"],
+                    egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=[_port(443), _port(6443)])],
+                ),
+            )
         self.register_outputs({"name": self.name})

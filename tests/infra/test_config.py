@@ -109,4 +109,4 @@ def test_mlflow_image_pins_what_the_tests_run() -> None:
     locked = {p["name"]: p["version"] for p in lock["package"]}
     dockerfile = (REPO_ROOT / "services/mlflow/Dockerfile").read_text()
     pins = dict(re.findall(r'"([a-z-]+)(?:\[[a-z,]+\])?==([0-9.]+)"', dockerfile))
-    assert pins == {"mlflow": locked["mlflow"], "psycopg": locked["psycopg"]}
+    assert pins == {name: locked[name] for name in ("mlflow", "psycopg", "prometheus-flask-exporter")}

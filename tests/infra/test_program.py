@@ -18,7 +18,8 @@ from tests.infra.conftest import built, config_for, env_of, find, pod_specs
 
 NAMESPACED_KINDS = {
     "Deployment", "StatefulSet", "Job", "CronJob", "Service", "ServiceAccount", "Secret", "ConfigMap",
-    "PersistentVolumeClaim", "NetworkPolicy", "PodDisruptionBudget", "HorizontalPodAutoscaler",
+    "PersistentVolumeClaim", "NetworkPolicy", "PodDisruptionBudget", "HorizontalPodAutoscaler", "Role",
+    "RoleBinding",
 }  # fmt: skip
 
 
@@ -26,13 +27,17 @@ def test_every_mode_declares_the_platform(stack: MockedStack, mode: str) -> None
     kinds = Counter(m["kind"] for m in stack.manifests())
     assert kinds["Namespace"] == 1
     assert kinds["StatefulSet"] == 1  # PostgreSQL
-    assert kinds["Deployment"] == 2  # MLflow, serving
+    # MLflow, serving, Prometheus, Alertmanager, retrain trigger, kube-state-metrics, Grafana
+    assert kinds["Deployment"] == 7
     assert kinds["Job"] == 1 and kinds["CronJob"] == 1
     assert kinds["PodDisruptionBudget"] == 1 and kinds["HorizontalPodAutoscaler"] == 1
     assert kinds["NetworkPolicy"] >= 3
     types = Counter(r.type for r in stack.resources)
-    assert types["random:index/randomPassword:RandomPassword"] == 3
-    assert types["docker:index/image:Image"] == 3
+    assert types["random:index/randomPassword:RandomPassword"] == 4  # MLflow x3, Grafana
+    assert types["docker:index/image:Image"] == 4
+    # RBAC only where an app calls the API, and only namespaced.
+    assert kinds["Role"] == kinds["RoleBinding"] == 3
+    assert kinds["ClusterRole"] == kinds["ClusterRoleBinding"] == 0
 
 
 def test_every_namespaced_object_is_in_the_stack_namespace(stack: MockedStack, mode: str) -> None:
@@ -113,12 +118,13 @@ def test_serving_is_available_through_rollouts(stack: MockedStack, mode: str) ->
 
 def test_every_pod_is_hardened_and_bounded(stack: MockedStack) -> None:
     specs = pod_specs(stack.manifests())
-    assert len(specs) == 5
+    assert len(specs) == 10
+    api_users = {"Deployment/prometheus", "Deployment/retrain-trigger", "Deployment/kube-state-metrics"}
     for where, spec in specs:
         assert spec["securityContext"]["runAsNonRoot"] is True, where
         assert spec["securityContext"]["runAsUser"] >= 10000, where
         assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", where
-        assert spec["automountServiceAccountToken"] is False, where
+        assert spec["automountServiceAccountToken"] is (where in api_users), where
         assert spec["serviceAccountName"] not in {"", "default"}, where
         for container in spec["containers"] + spec.get("initContainers", []):
             ctx = container["securityContext"]
@@ -154,7 +160,7 @@ def test_every_resource_belongs_to_a_platform_component(stack: MockedStack) -> N
     components = {r.name: r for r in stack.resources if r.type.startswith("mlops:index:")}
     assert {r.type for r in components.values()} == {
         "mlops:index:Cluster", "mlops:index:Images", "mlops:index:Namespace", "mlops:index:MlflowServer",
-        "mlops:index:TrainingJobs", "mlops:index:Serving",
+        "mlops:index:TrainingJobs", "mlops:index:Serving", "mlops:index:Monitoring", "mlops:index:AppDeployment",
     }  # fmt: skip
     for resource in stack.resources:
         if resource.type.startswith(("mlops:index:", "pulumi:providers:")):
@@ -177,7 +183,7 @@ def test_images_are_content_tagged_and_delivered_per_mode(stack: MockedStack, mo
         assert loads == []
     else:
         tool = "minikube -p mlops-mk image load" if mode == "minikube" else "kind load docker-image"
-        assert len(loads) == 3 and all(tool in str(r.inputs["create"]) for r in loads)
+        assert len(loads) == 4 and all(tool in str(r.inputs["create"]) for r in loads)
 
 
 def test_cluster_lifecycle_commands_per_mode(stack: MockedStack, mode: str) -> None:
@@ -203,10 +209,17 @@ def test_outputs(stack: MockedStack, mode: str) -> None:
     out = stack.outputs
     cfg = config_for(mode)
     assert out["namespace"] == cfg.namespace
-    assert set(out["images"]) == {"mlops-serving", "mlops-training", "mlops-mlflow"}
-    assert set(out["resourceRequests"]) == {"postgres", "mlflow", "training", "serving"}
+    assert set(out["images"]) == {"mlops-serving", "mlops-training", "mlops-mlflow", "mlops-retrain-trigger"}
+    assert set(out["resourceRequests"]) == {
+        "postgres", "mlflow", "training", "serving", "prometheus", "alertmanager", "grafana", "retrain-trigger",
+        "kube-state-metrics",
+    }  # fmt: skip
+    assert out["grafanaAdminSecret"] == "grafana-admin"
     if mode == "kind":
         assert out["mlflowUrl"] == "http://localhost:5000" and out["servingUrl"] == "http://localhost:8000"
+        assert (
+            out["grafanaUrl"] == "http://localhost:3000" and out["prometheusUrl"] == "http://localhost:9090"
+        )
     elif mode == "minikube":
         assert out["servingUrl"].startswith("http://") and out["servingUrl"].endswith(":30800")
     else:
@@ -251,3 +264,56 @@ def test_preview_differs_from_dev_only_where_intended(mode_name: str) -> None:
     assert all(s["spec"].get("type", "ClusterIP") == "ClusterIP" for s in preview_services)
     dev_services = {m["metadata"]["name"]: m for m in dev.manifests() if m["kind"] == "Service"}
     assert dev_services["serving"]["spec"]["type"] == "NodePort"
+
+
+def test_monitoring_is_wired_to_the_platform(stack: MockedStack, mode: str) -> None:
+    import yaml
+
+    manifests = stack.manifests()
+    namespace = config_for(mode).namespace
+    prom = yaml.safe_load(find(manifests, "ConfigMap", "prometheus-config")["data"]["prometheus.yml"])
+    jobs = {j["job_name"]: j for j in prom["scrape_configs"]}
+    assert jobs["serving"]["kubernetes_sd_configs"][0]["namespaces"]["names"] == [namespace]
+    # MLflow is scraped through its Service with the password file mounted from the MLflow Secret.
+    assert jobs["mlflow"]["static_configs"][0]["targets"] == ["mlflow:5000"]
+    prom_pod = find(manifests, "Deployment", "prometheus")["spec"]["template"]["spec"]
+    mounted = {v["name"]: v for v in prom_pod["volumes"]}
+    assert mounted["mlflow-password"]["secret"]["secretName"] == "mlflow-credentials"
+    password_file = jobs["mlflow"]["basic_auth"]["password_file"]
+    mount = next(m for m in prom_pod["containers"][0]["volumeMounts"] if m["name"] == "mlflow-password")
+    assert password_file == f"{mount['mountPath']}/{mounted['mlflow-password']['secret']['items'][0]['path']}"
+    rule_file = prom["rule_files"][0]
+    rules_mount = next(m for m in prom_pod["containers"][0]["volumeMounts"] if m["name"] == "rules")
+    assert rule_file.startswith(rules_mount["mountPath"] + "/")
+    # Alertmanager -> retrain trigger Service; the trigger may only read the CronJob and create Jobs.
+    am = yaml.safe_load(find(manifests, "ConfigMap", "alertmanager-config")["data"]["alertmanager.yml"])
+    trigger_service = find(manifests, "Service", "retrain-trigger")
+    port = trigger_service["spec"]["ports"][0]["port"]
+    hooks = [h["url"] for r in am["receivers"] for h in r.get("webhook_configs", [])]
+    assert hooks == [f"http://retrain-trigger:{port}/v1/alerts"]
+    role = find(manifests, "Role", "retrain-trigger")
+    assert role["rules"] == [
+        {
+            "apiGroups": ["batch"],
+            "resources": ["cronjobs"],
+            "resourceNames": ["training-retrain"],
+            "verbs": ["get"],
+        },
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create"]},
+    ]
+    trigger_env = env_of(
+        find(manifests, "Deployment", "retrain-trigger")["spec"]["template"]["spec"]["containers"][0]
+    )
+    assert trigger_env[Env.RETRAIN_CRONJOB] == "training-retrain" and trigger_env[Env.NAMESPACE] == namespace
+    # Grafana: generated admin password by reference; dashboards and datasource provisioned.
+    grafana = find(manifests, "Deployment", "grafana")["spec"]["template"]["spec"]["containers"][0]
+    assert env_of(grafana)["GF_SECURITY_ADMIN_PASSWORD"]["secretKeyRef"] == {
+        "name": "grafana-admin",
+        "key": "admin-password",
+    }
+    dashboards = find(manifests, "ConfigMap", "grafana-dashboards")["data"]
+    assert set(dashboards) == {"mlops-serving.json", "mlops-platform.json"}
+    datasource = yaml.safe_load(
+        find(manifests, "ConfigMap", "grafana-datasources")["data"]["datasources.yaml"]
+    )
+    assert datasource["datasources"][0]["url"] == "http://prometheus:9090"

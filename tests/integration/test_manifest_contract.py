@@ -111,6 +111,18 @@ def test_rendered_pods_run_the_real_training_and_serving_code(tmp_path: Path) ->
                 f"http://127.0.0.1:{mlflow_port}/api/2.0/mlflow/registered-models/search", timeout=10
             )
             assert unauthenticated.status_code == 401
+            # Prometheus scrapes MLflow's /metrics with the admin password file from the Secret.
+            metrics_url = f"http://127.0.0.1:{mlflow_port}/metrics"
+            assert httpx.get(metrics_url, timeout=10).status_code == 401
+            scraped = httpx.get(
+                metrics_url,
+                auth=(
+                    secrets[("mlflow-credentials", "admin-username")],
+                    secrets[("mlflow-credentials", "admin-password")],
+                ),
+                timeout=10,
+            )
+            assert scraped.status_code == 200 and "mlflow_http_request_total" in scraped.text
 
             # Serving: the Deployment's env, probes and port.
             serving_pod = find(manifests, "Deployment", "serving")
