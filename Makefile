@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 UV_RUN := uv run --frozen
 
-.PHONY: help setup test test-fast lint format dev render bench up destroy
+.PHONY: help setup test test-fast lint format dev render bench up destroy e2e-kind
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -21,8 +21,30 @@ test-fast: ## Run only the tests that start no external process
 lint: ## ruff (lint + format check) and mypy
 	$(UV_RUN) ruff check .
 	$(UV_RUN) ruff format --check .
-	$(UV_RUN) mypy mlops_contract devloop training services infra
+	$(UV_RUN) mypy mlops_contract devloop training services infra monitoring previews e2e
 
 format: ## Apply ruff formatting and autofixes
 	$(UV_RUN) ruff format .
 	$(UV_RUN) ruff check --fix .
+
+dev: ## Set up (Python env; Prometheus if root) and run the platform locally: MLflow, training, serving, monitoring
+	scripts/setup.sh python monitoring
+	$(UV_RUN) python -m devloop $(ARGS)
+
+render: ## Print every Kubernetes object the dev stack would create (no cluster needed); STACK=dev
+	$(UV_RUN) python -m infra.render --stack $(or $(STACK),dev)
+
+bench: ## Serving benchmark against `mlflow models serve` (needs wrk)
+	$(UV_RUN) python benchmarks/serving.py
+
+up: ## pulumi up on the dev stack (kind): needs docker, kind and the Pulumi CLI (see docs/infra.md)
+	@command -v pulumi >/dev/null || { echo "the Pulumi CLI is not installed: https://www.pulumi.com/docs/install/"; exit 1; }
+	scripts/setup.sh python
+	pulumi up --stack $(or $(STACK),dev)
+
+destroy: ## pulumi destroy on the dev stack (deletes the kind cluster too)
+	@command -v pulumi >/dev/null || { echo "the Pulumi CLI is not installed: https://www.pulumi.com/docs/install/"; exit 1; }
+	pulumi destroy --stack $(or $(STACK),dev)
+
+e2e-kind: ## Full platform on a throwaway kind cluster: pulumi up, smoke checks, destroy, leftover check (docs/e2e-kind.md)
+	$(UV_RUN) python scripts/e2e_kind.py $(ARGS)

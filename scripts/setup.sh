@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything the platform and its tests need on a fresh Debian/Ubuntu machine with Python 3.11.
-# Idempotent: each step checks before it installs. Usage: scripts/setup.sh [python|system|tools|all]
+# Idempotent: each step checks before it installs. Usage: scripts/setup.sh [python|system|tools|monitoring|all]...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export UV_PYTHON_DOWNLOADS=never
@@ -57,10 +57,30 @@ tools() {
     "$CHECKOV_VENV/bin/pip" install --quiet "checkov>=3.2,<4"
 }
 
-case "${1:-all}" in
-    python) python_deps ;;
-    system) system_deps ;;
-    tools) tools ;;
-    all) python_deps; system_deps; tools ;;
-    *) echo "usage: $0 [python|system|tools|all]" >&2; exit 2 ;;
-esac
+# The local dev loop's optional monitoring (Prometheus + Alertmanager); never fatal: the loop runs without.
+monitoring_deps() {
+    if command -v prometheus >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1; then
+        return
+    fi
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "note: for metrics and alerts in the dev loop: sudo apt-get install prometheus prometheus-alertmanager"
+        return
+    fi
+    step "installing Prometheus and Alertmanager"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        prometheus prometheus-alertmanager >/dev/null) || echo "note: could not install Prometheus; continuing"
+    for svc in prometheus prometheus-alertmanager; do
+        (command -v systemctl >/dev/null && systemctl stop "$svc") >/dev/null 2>&1 || true
+    done
+}
+
+for target in "${@:-all}"; do
+    case "$target" in
+        python) python_deps ;;
+        system) system_deps ;;
+        tools) tools ;;
+        monitoring) monitoring_deps ;;
+        all) python_deps; system_deps; tools ;;
+        *) echo "usage: $0 [python|system|tools|monitoring|all]..." >&2; exit 2 ;;
+    esac
+done
