@@ -1,0 +1,118 @@
+"""Docker helpers for the image tests: start the engine, build on the local base, run with pod security."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+TEST_BASE_IMAGE = "mlops-test-base:bookworm"
+
+
+def docker_available() -> bool:
+    """True if the engine answers."""
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
+
+
+def ensure_docker_engine(log_path: Path, timeout: float = 60.0) -> bool:
+    """Start dockerd in the background if it is installed, we are root, and it is not running."""
+    if docker_available():
+        return True
+    dockerd = shutil.which("dockerd")
+    if dockerd is None or os.geteuid() != 0:
+        return False
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        subprocess.Popen([dockerd], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if docker_available():
+            return True
+        time.sleep(1)
+    return False
+
+
+def build_base_image() -> None:
+    """The python:3.11-slim stand-in (see scripts/build_test_base_image.sh); cached after the first run."""
+    subprocess.run([str(REPO / "scripts/build_test_base_image.sh"), TEST_BASE_IMAGE], check=True)
+
+
+def build_image(dockerfile: str, tag: str) -> float:
+    """Build a project Dockerfile (context: repo root) on the test base; return seconds taken."""
+    started = time.monotonic()
+    subprocess.run(
+        [
+            "docker",
+            "build",
+            "-q",
+            "-f",
+            str(REPO / dockerfile),
+            "-t",
+            tag,
+            "--build-arg",
+            f"BASE_IMAGE={TEST_BASE_IMAGE}",
+            str(REPO),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.monotonic() - started
+
+
+def image_size_mb(tag: str) -> float:
+    """Uncompressed image size in MB."""
+    out = subprocess.run(
+        ["docker", "image", "inspect", "-f", "{{.Size}}", tag], capture_output=True, text=True, check=True
+    )
+    return int(out.stdout.strip()) / 1e6
+
+
+def run_flags_from_pod(
+    pod_spec: Mapping[str, Any], container: Mapping[str, Any], secrets: Mapping[tuple[str, str], str]
+) -> list[str]:
+    """`docker run` flags reproducing a rendered pod's security settings, writable mounts and env.
+
+    emptyDir mounts become tmpfs (the only writable paths, as in the cluster); secretKeyRef values come from
+    `secrets` keyed by (secret name, key), so a missing one fails loudly here rather than silently in the app.
+    """
+    pod_sc = pod_spec.get("securityContext", {})
+    sc = {**pod_sc, **container.get("securityContext", {})}
+    flags: list[str] = []
+    uid, gid = sc.get("runAsUser"), sc.get("runAsGroup")
+    if uid is not None:
+        flags += ["--user", f"{uid}:{gid if gid is not None else uid}"]
+    if sc.get("readOnlyRootFilesystem"):
+        flags.append("--read-only")
+    for cap in sc.get("capabilities", {}).get("drop", []):
+        flags += ["--cap-drop", str(cap)]
+    if sc.get("allowPrivilegeEscalation") is False:
+        flags += ["--security-opt", "no-new-privileges"]
+    empty_dirs = {v["name"] for v in pod_spec.get("volumes", []) if "emptyDir" in v}
+    for mount in container.get("volumeMounts", []):
+        if mount["name"] in empty_dirs:
+            owner = f",uid={uid},gid={gid if gid is not None else uid}" if uid is not None else ""
+            flags += ["--tmpfs", f"{mount['mountPath']}:rw,exec,size=256m{owner}"]
+    limits = container.get("resources", {}).get("limits", {})
+    if "memory" in limits:
+        flags += ["--memory", _docker_memory(str(limits["memory"]))]
+    for var in container.get("env", []):
+        if "value" in var:
+            flags += ["-e", f"{var['name']}={var['value']}"]
+        else:
+            ref = var["valueFrom"]["secretKeyRef"]
+            flags += ["-e", f"{var['name']}={secrets[(ref['name'], ref['key'])]}"]
+    return flags
+
+
+def _docker_memory(quantity: str) -> str:
+    for suffix, unit in (("Gi", "g"), ("Mi", "m"), ("Ki", "k")):
+        if quantity.endswith(suffix):
+            return quantity[: -len(suffix)] + unit
+    return quantity
