@@ -317,3 +317,18 @@ def test_monitoring_is_wired_to_the_platform(stack: MockedStack, mode: str) -> N
         find(manifests, "ConfigMap", "grafana-datasources")["data"]["datasources.yaml"]
     )
     assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
+
+
+def test_readme_publishes_the_budget_the_program_declares() -> None:
+    import re
+
+    from infra.schema import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    table = readme.split("### Resource budget (dev stack)", 1)[1].split("###", 1)[0]
+    pattern = r"^\| \**([\w-]+)\** \| \**(\w+)\** \| \**(\w+)\** \|$"
+    rows = {n: (cpu, mem) for n, cpu, mem in re.findall(pattern, table, re.MULTILINE) if n != "component"}
+    out = built("kind").outputs
+    expected = {name: (r["cpu"], r["memory"]) for name, r in out["resourceRequests"].items()}
+    expected["total"] = (out["resourceRequestsTotal"]["cpu"], out["resourceRequestsTotal"]["memory"])
+    assert rows == expected
