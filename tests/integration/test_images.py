@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -40,7 +39,7 @@ TRAINING_TAG = "mlops-training:test"
 
 
 @pytest.fixture(scope="module")
-def images() -> Iterator[dict[str, float]]:
+def images() -> dict[str, float]:
     """Docker engine up, base image built (cached), project images built; yields sizes in MB."""
     if not ensure_docker_engine(REPO / ".state" / "dockerd.log"):
         if os.environ.get("CI"):
@@ -55,7 +54,7 @@ def images() -> Iterator[dict[str, float]]:
         seconds = build_image(dockerfile, tag)
         sizes[tag] = image_size_mb(tag)
         print(f"built {tag} in {seconds:.0f}s: {sizes[tag]:.0f} MB")
-    yield sizes
+    return sizes
 
 
 def _docker_run(
