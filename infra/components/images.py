@@ -101,10 +101,10 @@ class Images(pulumi.ComponentResource):
             image = docker.Image(
                 f"{name}-{spec.name}",
                 image_name=f"{repository}:{tag}",
+                # No platform pinned: the host's architecture is the kind/minikube node's (arm64 laptops too).
                 build=docker.DockerBuildArgs(
                     context=str(REPO_ROOT),
                     dockerfile=str(REPO_ROOT / spec.dockerfile),
-                    platform="linux/amd64",
                 ),
                 skip_push=args.delivery is not Delivery.PUSH,
                 opts=ResourceOptions(parent=self),
