@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -50,6 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=r".*Hint: Inferred schema contains integer column")
     # A path-like dataset source matches two equivalent MLflow source types; either is right.
     warnings.filterwarnings("ignore", message=r"The specified dataset source can be interpreted in multiple")
+    # MLflow's INFO chatter (uv project detection, registration waits) buries the lines that matter; our own
+    # report says what was registered and decided. Its pip-version probe fails harmlessly in uv venvs.
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
     try:
         cfg = TrainConfig.from_sources(sys.argv[1:] if argv is None else argv, os.environ)
         if cfg.git_commit is None:
