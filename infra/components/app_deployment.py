@@ -14,12 +14,14 @@ from pulumi import Input, Output, ResourceOptions
 from infra.components.pod_security import (
     Resources,
     container_security_context,
+    http_probe,
     labels,
     pod_security_context,
     selector,
     tmp_dir,
     writable_dir,
 )
+from infra.components.service import http_service
 
 
 @dataclass(frozen=True)
@@ -119,14 +121,6 @@ class AppDeployment(pulumi.ComponentResource):
             )
             mounts.append(k8s.core.v1.VolumeMountArgs(name=vol_name, mount_path=path, read_only=True))
 
-        def probe(path: str, period: int) -> k8s.core.v1.ProbeArgs:
-            return k8s.core.v1.ProbeArgs(
-                http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port="http"),
-                period_seconds=period,
-                timeout_seconds=3,
-                failure_threshold=3,
-            )
-
         # checkov's CKV_K8S_38 (token mounted) is right by default; where the app needs the API, say why.
         skip = {"checkov.io/skip1": f"CKV_K8S_38={spec.api_reason}"} if needs_api else None
         deployment = k8s.apps.v1.Deployment(
@@ -157,8 +151,8 @@ class AppDeployment(pulumi.ComponentResource):
                                 ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=spec.port)],
                                 resources=spec.resources.args(),
                                 security_context=container_security_context(spec.uid),
-                                readiness_probe=probe(spec.ready_path, 10),
-                                liveness_probe=probe(spec.live_path, 20),
+                                readiness_probe=http_probe(spec.ready_path, "http", 10, 3),
+                                liveness_probe=http_probe(spec.live_path, "http", 20, 3),
                                 volume_mounts=mounts,
                             )
                         ],
@@ -168,19 +162,15 @@ class AppDeployment(pulumi.ComponentResource):
             ),
             opts=ResourceOptions(parent=self, depends_on=depends),
         )
-        service = k8s.core.v1.Service(
+        service = http_service(
             f"{name}-service",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=spec.app, namespace=namespace, labels=meta_labels),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                type="NodePort" if spec.node_port else "ClusterIP",
-                selector=selector(spec.app),
-                ports=[
-                    k8s.core.v1.ServicePortArgs(
-                        name="http", port=spec.port, target_port="http", node_port=spec.node_port
-                    )
-                ],
-            ),
-            opts=ResourceOptions(parent=self, depends_on=[deployment]),
+            spec.app,
+            namespace,
+            meta_labels,
+            spec.port,
+            "http",
+            spec.node_port,
+            ResourceOptions(parent=self, depends_on=[deployment]),
         )
         self.service_name = Output.all(service.id, spec.app).apply(lambda parts: str(parts[1]))
         self.register_outputs({"service_name": self.service_name})

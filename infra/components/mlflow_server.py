@@ -17,13 +17,16 @@ from infra.components.namespace import MLFLOW_APP, POSTGRES_APP, POSTGRES_PORT
 from infra.components.pod_security import (
     Resources,
     container_security_context,
+    http_probe,
     labels,
     pod_security_context,
+    secret_env,
     selector,
     service_account,
     tmp_dir,
     writable_dir,
 )
+from infra.components.service import http_service
 from mlops_contract.names import MLFLOW_PORT, MLFLOW_SERVICE_NAME
 
 POSTGRES_IMAGE = "postgres:16.6-bookworm"
@@ -35,6 +38,7 @@ POSTGRES_RESOURCES = Resources(100, 256, 500, 512)
 MLFLOW_RESOURCES = Resources(200, 512, 1000, 1024)
 AUTH_CONFIG_PATH = "/etc/mlflow-auth/basic_auth.ini"
 ARTIFACTS_PATH = "/data"
+HEALTH_PATH = "/health"
 # Secret keys (the contract between this component and its clients' secretKeyRefs).
 SECRET_ADMIN_USER = "admin-username"  # noqa: S105 - key names, not secrets
 SECRET_ADMIN_PASSWORD = "admin-password"  # noqa: S105
@@ -117,13 +121,8 @@ class MlflowServer(pulumi.ComponentResource):
         )
         self.credentials_secret = secret.metadata.apply(lambda m: str(m.name))
 
-        def secret_env(var: str, key: str) -> k8s.core.v1.EnvVarArgs:
-            return k8s.core.v1.EnvVarArgs(
-                name=var,
-                value_from=k8s.core.v1.EnvVarSourceArgs(
-                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=self.credentials_secret, key=key)
-                ),
-            )
+        def credential(var: str, key: str) -> k8s.core.v1.EnvVarArgs:
+            return secret_env(var, self.credentials_secret, key)
 
         volume_protection = ResourceOptions(
             protect=args.protect_volumes, retain_on_delete=args.protect_volumes
@@ -180,7 +179,7 @@ class MlflowServer(pulumi.ComponentResource):
                                     k8s.core.v1.EnvVarArgs(
                                         name="PGDATA", value="/var/lib/postgresql/data/pgdata"
                                     ),
-                                    secret_env("POSTGRES_PASSWORD", SECRET_DB_PASSWORD),
+                                    credential("POSTGRES_PASSWORD", SECRET_DB_PASSWORD),
                                 ],
                                 resources=POSTGRES_RESOURCES.args(),
                                 security_context=container_security_context(),
@@ -235,7 +234,6 @@ class MlflowServer(pulumi.ComponentResource):
         ml_sa = service_account(f"{name}-mlflow", MLFLOW_APP, ns, ml_labels, self)
         tmp_vol, tmp_mount = tmp_dir(512)
         backend = f"postgresql+psycopg://{POSTGRES_USER}:$(POSTGRES_PASSWORD)@{POSTGRES_APP}:{POSTGRES_PORT}/{POSTGRES_DB}"
-        probe = k8s.core.v1.HTTPGetActionArgs(path="/health", port=MLFLOW_PORT)
         deployment = k8s.apps.v1.Deployment(
             f"{name}-mlflow",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=MLFLOW_APP, namespace=ns, labels=ml_labels),
@@ -288,25 +286,19 @@ class MlflowServer(pulumi.ComponentResource):
                                     k8s.core.v1.ContainerPortArgs(name="http", container_port=MLFLOW_PORT)
                                 ],
                                 env=[
-                                    secret_env("POSTGRES_PASSWORD", SECRET_DB_PASSWORD),
-                                    secret_env("MLFLOW_AUTH_ADMIN_USERNAME", SECRET_ADMIN_USER),
-                                    secret_env("MLFLOW_AUTH_ADMIN_PASSWORD", SECRET_ADMIN_PASSWORD),
-                                    secret_env("MLFLOW_FLASK_SERVER_SECRET_KEY", SECRET_FLASK_KEY),
+                                    credential("POSTGRES_PASSWORD", SECRET_DB_PASSWORD),
+                                    credential("MLFLOW_AUTH_ADMIN_USERNAME", SECRET_ADMIN_USER),
+                                    credential("MLFLOW_AUTH_ADMIN_PASSWORD", SECRET_ADMIN_PASSWORD),
+                                    credential("MLFLOW_FLASK_SERVER_SECRET_KEY", SECRET_FLASK_KEY),
                                     k8s.core.v1.EnvVarArgs(
                                         name="MLFLOW_AUTH_CONFIG_PATH", value=AUTH_CONFIG_PATH
                                     ),
                                 ],
                                 resources=MLFLOW_RESOURCES.args(),
                                 security_context=container_security_context(),
-                                startup_probe=k8s.core.v1.ProbeArgs(
-                                    http_get=probe, period_seconds=5, failure_threshold=60, timeout_seconds=3
-                                ),
-                                readiness_probe=k8s.core.v1.ProbeArgs(
-                                    http_get=probe, period_seconds=10, timeout_seconds=3
-                                ),
-                                liveness_probe=k8s.core.v1.ProbeArgs(
-                                    http_get=probe, period_seconds=20, failure_threshold=3, timeout_seconds=5
-                                ),
+                                startup_probe=http_probe(HEALTH_PATH, MLFLOW_PORT, 5, 60),
+                                readiness_probe=http_probe(HEALTH_PATH, MLFLOW_PORT, 10),
+                                liveness_probe=http_probe(HEALTH_PATH, MLFLOW_PORT, 20, 3, timeout=5),
                                 volume_mounts=[
                                     k8s.core.v1.VolumeMountArgs(name="artifacts", mount_path=ARTIFACTS_PATH),
                                     k8s.core.v1.VolumeMountArgs(
@@ -334,19 +326,15 @@ class MlflowServer(pulumi.ComponentResource):
             ),
             opts=child(ResourceOptions(depends_on=[postgres, artifacts, auth_config])),
         )
-        service = k8s.core.v1.Service(
+        service = http_service(
             f"{name}-service",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=MLFLOW_SERVICE_NAME, namespace=ns, labels=ml_labels),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                type="NodePort" if args.node_port else "ClusterIP",
-                selector=selector(MLFLOW_APP),
-                ports=[
-                    k8s.core.v1.ServicePortArgs(
-                        name="http", port=MLFLOW_PORT, target_port=MLFLOW_PORT, node_port=args.node_port
-                    )
-                ],
-            ),
-            opts=child(ResourceOptions(depends_on=[deployment])),
+            MLFLOW_SERVICE_NAME,
+            ns,
+            ml_labels,
+            MLFLOW_PORT,
+            MLFLOW_PORT,
+            args.node_port,
+            child(ResourceOptions(depends_on=[deployment])),
         )
         self.url = Output.all(service.id, args.namespace_name).apply(
             lambda parts: f"http://{MLFLOW_SERVICE_NAME}.{parts[1]}.svc.cluster.local:{MLFLOW_PORT}"

@@ -29,7 +29,7 @@ from infra.components.namespace import (
     PROMETHEUS_PORT,
     RETRAIN_TRIGGER_APP,
 )
-from infra.components.pod_security import Resources, labels
+from infra.components.pod_security import Resources, labels, secret_env
 from mlops_contract.names import (
     MLFLOW_PORT,
     MLFLOW_SERVICE_NAME,
@@ -318,14 +318,6 @@ class Monitoring(pulumi.ComponentResource):
             config_map("grafana-dashboards", "grafana-dashboards", GRAFANA_APP, dashboard_files),
         ]
 
-        def grafana_secret_env(var: str, key: str) -> k8s.core.v1.EnvVarArgs:
-            return k8s.core.v1.EnvVarArgs(
-                name=var,
-                value_from=k8s.core.v1.EnvVarSourceArgs(
-                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=GRAFANA_SECRET, key=key)
-                ),
-            )
-
         AppDeployment(
             f"{name}-grafana",
             AppSpec(
@@ -336,8 +328,8 @@ class Monitoring(pulumi.ComponentResource):
                 resources=GRAFANA_RESOURCES,
                 uid=GRAFANA_UID,
                 env=[
-                    grafana_secret_env("GF_SECURITY_ADMIN_USER", GRAFANA_ADMIN_USER_KEY),
-                    grafana_secret_env("GF_SECURITY_ADMIN_PASSWORD", GRAFANA_ADMIN_PASSWORD_KEY),
+                    secret_env("GF_SECURITY_ADMIN_USER", GRAFANA_SECRET, GRAFANA_ADMIN_USER_KEY),
+                    secret_env("GF_SECURITY_ADMIN_PASSWORD", GRAFANA_SECRET, GRAFANA_ADMIN_PASSWORD_KEY),
                     k8s.core.v1.EnvVarArgs(name="GF_PATHS_DATA", value="/var/lib/grafana"),
                     k8s.core.v1.EnvVarArgs(name="GF_PATHS_LOGS", value="/var/log/grafana"),
                     k8s.core.v1.EnvVarArgs(name="GF_PATHS_PLUGINS", value="/var/lib/grafana/plugins"),

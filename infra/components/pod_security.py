@@ -94,6 +94,28 @@ def container_security_context(uid: int = DEFAULT_UID) -> k8s.core.v1.SecurityCo
     )
 
 
+def secret_env(var: str, secret: Input[str], key: str) -> k8s.core.v1.EnvVarArgs:
+    """An env var from one key of a Secret: credentials reach containers by reference, never as values."""
+    return k8s.core.v1.EnvVarArgs(
+        name=var,
+        value_from=k8s.core.v1.EnvVarSourceArgs(
+            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=secret, key=key)
+        ),
+    )
+
+
+def http_probe(
+    path: str, port: int | str, period: int, failures: int | None = None, timeout: int = 3
+) -> k8s.core.v1.ProbeArgs:
+    """An HTTP GET probe (failures None: Kubernetes' default threshold)."""
+    return k8s.core.v1.ProbeArgs(
+        http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port=port),
+        period_seconds=period,
+        timeout_seconds=timeout,
+        failure_threshold=failures,
+    )
+
+
 def writable_dir(
     name: str, mount_path: str, size_mi: int = 256
 ) -> tuple[k8s.core.v1.VolumeArgs, k8s.core.v1.VolumeMountArgs]:

@@ -16,12 +16,14 @@ from infra.components.namespace import SERVING_APP
 from infra.components.pod_security import (
     Resources,
     container_security_context,
+    http_probe,
     labels,
     pod_security_context,
     selector,
     service_account,
     tmp_dir,
 )
+from infra.components.service import http_service
 from infra.components.workloads import MlflowClientArgs, mlflow_client_env, plain_env
 from mlops_contract.names import CHAMPION_ALIAS, SERVING_PORT, SERVING_SERVICE_NAME, Env, Route
 
@@ -92,12 +94,7 @@ class Serving(pulumi.ComponentResource):
         tmp_vol, tmp_mount = tmp_dir(512)
 
         def probe(route: Route, period: int, failures: int) -> k8s.core.v1.ProbeArgs:
-            return k8s.core.v1.ProbeArgs(
-                http_get=k8s.core.v1.HTTPGetActionArgs(path=route.value, port="http"),
-                period_seconds=period,
-                timeout_seconds=3,
-                failure_threshold=failures,
-            )
+            return http_probe(route.value, "http", period, failures)
 
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
@@ -152,19 +149,15 @@ class Serving(pulumi.ComponentResource):
             ),
             opts=ResourceOptions(parent=self, depends_on=args.depends_on),
         )
-        service = k8s.core.v1.Service(
+        service = http_service(
             f"{name}-service",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=SERVING_SERVICE_NAME, namespace=ns, labels=meta_labels),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                type="NodePort" if args.node_port else "ClusterIP",
-                selector=selector(SERVING_APP),
-                ports=[
-                    k8s.core.v1.ServicePortArgs(
-                        name="http", port=SERVING_PORT, target_port="http", node_port=args.node_port
-                    )
-                ],
-            ),
-            opts=ResourceOptions(parent=self, depends_on=[deployment]),
+            SERVING_SERVICE_NAME,
+            ns,
+            meta_labels,
+            SERVING_PORT,
+            "http",
+            args.node_port,
+            ResourceOptions(parent=self, depends_on=[deployment]),
         )
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-pdb",

@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 from pulumi import Input
 
 from infra.components.mlflow_server import SECRET_ADMIN_PASSWORD, SECRET_ADMIN_USER
+from infra.components.pod_security import secret_env
 from mlops_contract.names import Env
 
 
@@ -27,19 +28,10 @@ class MlflowClientArgs:
 
 def mlflow_client_env(client: MlflowClientArgs) -> list[k8s.core.v1.EnvVarArgs]:
     """Tracking URI and credentials (the credentials only as secretKeyRefs)."""
-
-    def from_secret(var: str, key: str) -> k8s.core.v1.EnvVarArgs:
-        return k8s.core.v1.EnvVarArgs(
-            name=var,
-            value_from=k8s.core.v1.EnvVarSourceArgs(
-                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=client.credentials_secret, key=key)
-            ),
-        )
-
     return [
         k8s.core.v1.EnvVarArgs(name=Env.TRACKING_URI, value=client.tracking_uri),
-        from_secret(Env.TRACKING_USERNAME, SECRET_ADMIN_USER),
-        from_secret(Env.TRACKING_PASSWORD, SECRET_ADMIN_PASSWORD),
+        secret_env(Env.TRACKING_USERNAME, client.credentials_secret, SECRET_ADMIN_USER),
+        secret_env(Env.TRACKING_PASSWORD, client.credentials_secret, SECRET_ADMIN_PASSWORD),
     ]
 
 
