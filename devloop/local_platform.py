@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from devloop.monitoring_stack import (
     prometheus_process,
     trigger_process,
 )
-from devloop.process import ManagedProcess, ProcessFailedError
+from devloop.process import ManagedProcess, ProcessFailedError, port_free
 from mlops_contract.names import CHAMPION_ALIAS, Env, Route
 
 Reporter = Callable[[str], None]
@@ -28,17 +27,6 @@ Reporter = Callable[[str], None]
 
 class DevLoopError(RuntimeError):
     """A step failed; the message says which and why."""
-
-
-def port_free(host: str, port: int) -> bool:
-    """True if nothing listens on host:port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-        return True
 
 
 def client_env(cfg: DevLoopConfig) -> dict[str, str]:

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import httpx
 
+from devloop.process import port_free
 from e2e.config import HOST_PORT_KEYS, E2eConfig, stack_name
 from e2e.plan import E2eRun
-from e2e.preflight import port_free, read_text
+from e2e.preflight import read_text
 from e2e.runner import SubprocessRunner
 from e2e.smoke import Retry
 from e2e.steps import Echo, run_steps

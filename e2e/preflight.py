@@ -6,7 +6,6 @@ Commands go through a Runner and files through a reader, so every condition is t
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -210,18 +209,6 @@ def check_inotify(read: ReadText, path: Path, key: str, minimum: int) -> Check:
             "sudo tee /etc/sysctl.d/99-kind.conf)",
         )
     return Check(key, Status.OK, str(value))
-
-
-def port_free(host: str, port: int) -> bool:
-    """Nothing listens on host:port (binding succeeds)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # Without SO_REUSEADDR a closed connection in TIME_WAIT would look like a listener.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def check_port(is_free: PortFree, port: int) -> Check:

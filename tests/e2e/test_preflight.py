@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from devloop.process import port_free
 from e2e.preflight import (
     KIND_NODE_MIB,
     MIN_AVAILABLE_MIB,
@@ -18,7 +19,6 @@ from e2e.preflight import (
     Requirements,
     Status,
     parse_version,
-    port_free,
     preflight,
     run_checks,
 )

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devloop.local_platform import port_free
+from devloop.process import port_free
 from tests.conftest import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
