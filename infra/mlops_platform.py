@@ -26,6 +26,7 @@ from infra.components.namespace import (
     NamespaceArgs,
 )
 from infra.components.pod_security import Resources
+from infra.components.service import cluster_url
 from infra.components.serving import Serving, ServingArgs
 from infra.components.training_jobs import TrainingJobs, TrainingJobsArgs
 from infra.components.workloads import MlflowClientArgs
@@ -104,10 +105,7 @@ def _host_urls(cfg: StackConfig, cluster: Cluster) -> dict[str, Output[str]]:
         "grafana": (GRAFANA_APP, GRAFANA_PORT),
         "prometheus": (PROMETHEUS_APP, PROMETHEUS_PORT),
     }
-    in_cluster = {
-        key: f"http://{service}.{cfg.namespace}.svc.cluster.local:{port}"
-        for key, (service, port) in services.items()
-    }
+    in_cluster = {key: cluster_url(service, cfg.namespace, port) for key, (service, port) in services.items()}
     if not cfg.node_ports:
         # Shared or remote cluster: nothing is published; `kubectl port-forward` reaches the Services.
         return {key: Output.from_input(url) for key, url in in_cluster.items()}

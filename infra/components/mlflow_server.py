@@ -26,7 +26,7 @@ from infra.components.pod_security import (
     tmp_dir,
     writable_dir,
 )
-from infra.components.service import http_service
+from infra.components.service import cluster_url, http_service
 from mlops_contract.names import MLFLOW_PORT, MLFLOW_SERVICE_NAME
 
 POSTGRES_IMAGE = "postgres:16.6-bookworm"
@@ -337,7 +337,7 @@ class MlflowServer(pulumi.ComponentResource):
             child(ResourceOptions(depends_on=[deployment])),
         )
         self.url = Output.all(service.id, args.namespace_name).apply(
-            lambda parts: f"http://{MLFLOW_SERVICE_NAME}.{parts[1]}.svc.cluster.local:{MLFLOW_PORT}"
+            lambda parts: cluster_url(MLFLOW_SERVICE_NAME, str(parts[1]), MLFLOW_PORT)
         )
         self.requests = {"postgres": POSTGRES_RESOURCES, "mlflow": MLFLOW_RESOURCES}
         self.register_outputs({"url": self.url, "credentials_secret": self.credentials_secret})

@@ -8,6 +8,11 @@ from pulumi import Input, ResourceOptions
 from infra.components.pod_security import selector
 
 
+def cluster_url(service: str, namespace: str, port: int) -> str:
+    """A Service's in-cluster base URL (its fully qualified DNS name)."""
+    return f"http://{service}.{namespace}.svc.cluster.local:{port}"
+
+
 def http_service(
     resource_name: str,
     app: str,

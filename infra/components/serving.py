@@ -23,7 +23,7 @@ from infra.components.pod_security import (
     service_account,
     tmp_dir,
 )
-from infra.components.service import http_service
+from infra.components.service import cluster_url, http_service
 from infra.components.workloads import MlflowClientArgs, mlflow_client_env, plain_env
 from mlops_contract.names import CHAMPION_ALIAS, SERVING_PORT, SERVING_SERVICE_NAME, Env, Route
 
@@ -193,7 +193,7 @@ class Serving(pulumi.ComponentResource):
             opts=ResourceOptions(parent=self, depends_on=[deployment]),
         )
         self.url = Output.all(service.id, ns).apply(
-            lambda parts: f"http://{SERVING_SERVICE_NAME}.{parts[1]}.svc.cluster.local:{SERVING_PORT}"
+            lambda parts: cluster_url(SERVING_SERVICE_NAME, str(parts[1]), SERVING_PORT)
         )
         self.requests = {"serving": SERVING_RESOURCES.times(args.replicas)}
         self.register_outputs({"url": self.url})
