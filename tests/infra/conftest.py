@@ -81,16 +81,20 @@ def env_of(container: dict[str, Any]) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
 
 
+WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "Job", "CronJob"})
+
+
+def pod_spec(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The pod spec of a Deployment, StatefulSet, Job or CronJob."""
+    spec = manifest["spec"]
+    template = spec["jobTemplate"]["spec"]["template"] if manifest["kind"] == "CronJob" else spec["template"]
+    return dict(template["spec"])
+
+
 def pod_specs(manifests: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     """(kind/name, pod spec) of every workload."""
-    out = []
-    for m in manifests:
-        spec = m.get("spec", {})
-        template = None
-        if m["kind"] in {"Deployment", "StatefulSet", "Job"}:
-            template = spec["template"]
-        elif m["kind"] == "CronJob":
-            template = spec["jobTemplate"]["spec"]["template"]
-        if template is not None:
-            out.append((f"{m['kind']}/{m['metadata']['name']}", template["spec"]))
-    return out
+    return [
+        (f"{m['kind']}/{m['metadata']['name']}", pod_spec(m))
+        for m in manifests
+        if m["kind"] in WORKLOAD_KINDS
+    ]

@@ -83,17 +83,3 @@ def process_env(container_env: Mapping[str, str], tmp: Path) -> dict[str, str]:
     """A clean process environment: PATH and locale from here, nothing MLflow/MLOPS-related leaks in."""
     base = {k: v for k, v in os.environ.items() if k in {"PATH", "LANG", "LC_ALL", "SYSTEMROOT"}}
     return {**base, "HOME": str(tmp), "TMPDIR": str(tmp), **container_env}
-
-
-def find(manifests: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
-    """The one manifest of kind/name."""
-    hits = [m for m in manifests if m["kind"] == kind and m["metadata"]["name"] == name]
-    assert len(hits) == 1, f"{kind}/{name}"
-    return hits[0]
-
-
-def pod_spec(manifest: Mapping[str, Any]) -> dict[str, Any]:
-    """The pod spec of a Deployment, StatefulSet, Job or CronJob."""
-    spec = manifest["spec"]
-    template = spec["jobTemplate"]["spec"]["template"] if manifest["kind"] == "CronJob" else spec["template"]
-    return dict(template["spec"])

@@ -21,7 +21,7 @@ from sklearn.datasets import load_breast_cancer
 from infra.render import render
 from mlops_contract.names import CHAMPION_ALIAS, Env, Route
 from tests.conftest import free_port
-from tests.infra.conftest import config_for
+from tests.infra.conftest import config_for, find, pod_spec
 from tests.integration.docker_support import (
     REPO,
     build_base_image,
@@ -30,7 +30,7 @@ from tests.integration.docker_support import (
     image_size_mb,
     run_flags_from_pod,
 )
-from tests.integration.pod_runtime import find, pod_spec, secrets_of
+from tests.integration.pod_runtime import secrets_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.timeout(900)]
 

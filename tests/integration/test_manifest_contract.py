@@ -21,8 +21,8 @@ from devloop.process import ManagedProcess
 from infra.render import render
 from mlops_contract.names import CHAMPION_ALIAS, Env
 from tests.conftest import free_port
-from tests.infra.conftest import config_for
-from tests.integration.pod_runtime import LocalPod, entrypoint, find, pod_spec, process_env, secrets_of
+from tests.infra.conftest import config_for, find, pod_spec
+from tests.integration.pod_runtime import LocalPod, entrypoint, process_env, secrets_of
 from tests.integration.postgres_support import postgres_bin, postgres_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
