@@ -10,10 +10,15 @@ from typing import Final
 class Env(StrEnum):
     """Environment variables the training and serving containers read."""
 
-    # MLflow's own client variables: the SDK picks them up directly.
+    # MLflow's own client variables: training's MLflow SDK reads them directly, serving's registry client
+    # through its Settings, so one set configures both.
     TRACKING_URI = "MLFLOW_TRACKING_URI"
     TRACKING_USERNAME = "MLFLOW_TRACKING_USERNAME"
     TRACKING_PASSWORD = "MLFLOW_TRACKING_PASSWORD"  # noqa: S105 - a variable name, not a secret
+    TRACKING_TOKEN = "MLFLOW_TRACKING_TOKEN"  # noqa: S105 - a variable name, not a secret
+    TRACKING_INSECURE_TLS = "MLFLOW_TRACKING_INSECURE_TLS"
+    TRACKING_CA_BUNDLE = "MLFLOW_TRACKING_SERVER_CERT_PATH"
+    HTTP_REQUEST_TIMEOUT = "MLFLOW_HTTP_REQUEST_TIMEOUT"
 
     MODEL_NAME = "MLOPS_MODEL_NAME"
     MODEL_ALIAS = "MLOPS_MODEL_ALIAS"
@@ -24,6 +29,7 @@ class Env(StrEnum):
     SERVING_PORT = "MLOPS_SERVING_PORT"
     DRIFT_WINDOW = "MLOPS_DRIFT_WINDOW"
     LOG_LEVEL = "MLOPS_LOG_LEVEL"
+    TRUSTED_TYPES = "MLOPS_TRUSTED_TYPES"
 
     EXPERIMENT = "MLOPS_EXPERIMENT"
     DATASET = "MLOPS_DATASET"
@@ -43,6 +49,10 @@ DEFAULT_MODEL_NAME: Final = "mlops-classifier"
 DEFAULT_EXPERIMENT: Final = "mlops-training"
 CHAMPION_ALIAS: Final = "champion"
 CHALLENGER_ALIAS: Final = "challenger"
+
+# Types outside skops' default allow-list that the platform's own model kinds contain (tree estimators keep
+# their fitted state in this Cython class). Training declares them when logging; serving trusts them.
+SKOPS_TRUSTED_TYPES: Final = ("sklearn.tree._tree.Tree",)
 
 MLFLOW_SERVICE_NAME: Final = "mlflow"
 MLFLOW_PORT: Final = 5000

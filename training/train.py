@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 
-from mlops_contract.names import REFERENCE_PROFILE_ARTIFACT, Tag
+from mlops_contract.names import REFERENCE_PROFILE_ARTIFACT, SKOPS_TRUSTED_TYPES, Tag
 from mlops_contract.profile import build_profile
 from training.config import ModelKind, TrainConfig
 from training.data import Dataset, Split, load_dataset, split
@@ -48,7 +48,7 @@ def code_version() -> str:
 def trusted_types(cfg: TrainConfig) -> list[str] | None:
     """Types the skops format must be told to trust for this model kind (we built the file ourselves)."""
     if cfg.model in {ModelKind.RANDOM_FOREST, ModelKind.DECISION_TREE}:
-        return ["sklearn.tree._tree.Tree"]
+        return list(SKOPS_TRUSTED_TYPES)
     return None
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import uvicorn
 
 from services.serving.app import create_app
+from services.serving.loader import MlflowLoader
 from services.serving.logs import configure_logging
 from services.serving.settings import SettingsError, load_settings
 
@@ -19,15 +19,13 @@ def main() -> int:
     """Entry point; returns the exit code."""
     try:
         settings = load_settings()
+        loader = MlflowLoader(settings.connection(), settings.trusted_types)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
-    # Our watcher retries with backoff; MLflow's own client retries would stall it for minutes per call.
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     configure_logging(settings.log_level)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, loader),
         host=settings.host,
         port=settings.port,
         log_config=None,

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from mlops_contract.names import Route
 from services.serving.batching import Batcher
 from services.serving.errors import summarize_errors
-from services.serving.loader import MlflowLoader, ModelLoader, quiet_sklearn
+from services.serving.loader import ModelLoader, quiet_sklearn
 from services.serving.metrics import ServingMetrics
 from services.serving.middleware import ServingMiddleware
 from services.serving.routes import router
@@ -22,9 +22,8 @@ from services.serving.state import ServingState
 from services.serving.watcher import watch_alias
 
 
-def create_app(settings: Settings, loader: ModelLoader | None = None) -> FastAPI:
+def create_app(settings: Settings, loader: ModelLoader) -> FastAPI:
     """Build the app; the model loads in the background after startup, so liveness never waits on MLflow."""
-    model_loader = loader if loader is not None else MlflowLoader(settings.tracking_uri)
     state = ServingState(drift_window=settings.drift_window)
     metrics = ServingMetrics(state)
     batcher = Batcher(max_rows=settings.max_batch_rows)
@@ -33,7 +32,7 @@ def create_app(settings: Settings, loader: ModelLoader | None = None) -> FastAPI
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         quiet_sklearn()
         batcher.start()
-        task = asyncio.create_task(watch_alias(settings, model_loader, state, metrics), name="model-watcher")
+        task = asyncio.create_task(watch_alias(settings, loader, state, metrics), name="model-watcher")
         try:
             yield
         finally:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import tempfile
 import time
 import warnings
 from typing import Any, Protocol
 
 from mlops_contract.names import REFERENCE_PROFILE_ARTIFACT
 from mlops_contract.profile import ReferenceProfile
+from services.serving.mlmodel import MLMODEL_FILE, load_estimator, parse_mlmodel
 from services.serving.model import LoadedModel, VersionRef
+from services.serving.registry import Connection, NotFound, RegistryClient
 
 
 class ModelLoader(Protocol):
@@ -25,46 +26,30 @@ class ModelLoader(Protocol):
 
 
 class MlflowLoader:
-    """Loads `models:/<name>/<version>` from an MLflow tracking server (imports mlflow lazily)."""
+    """Loads registered versions from an MLflow tracking server, in memory (nothing is written to disk)."""
 
-    def __init__(self, tracking_uri: str | None) -> None:
-        self._tracking_uri = tracking_uri
-        self._client: Any = None
-
-    def _mlflow_client(self) -> Any:
-        if self._client is None:
-            from mlflow import MlflowClient
-
-            self._client = MlflowClient(tracking_uri=self._tracking_uri)
-        return self._client
+    def __init__(self, connection: Connection, trusted_types: tuple[str, ...] = ()) -> None:
+        self._registry = RegistryClient(connection)
+        self._trusted_types = trusted_types
 
     def resolve(self, name: str, alias: str) -> VersionRef:
         """Registry lookup of name@alias."""
-        version = self._mlflow_client().get_model_version_by_alias(name, alias)
+        version = self._registry.model_version_by_alias(name, alias)
         return VersionRef(
             name=name,
-            version=str(version.version),
+            version=version.version,
             alias=alias,
-            run_id=str(version.run_id or ""),
-            created_at=float(version.creation_timestamp or 0) / 1000.0,
+            run_id=version.run_id,
+            created_at=version.creation_timestamp_ms / 1000.0,
         )
 
     def load(self, ref: VersionRef) -> LoadedModel:
-        """Download the model once, read its signature, load the sklearn flavor and the run's profile."""
-        import mlflow.artifacts
-        import mlflow.sklearn
-        from mlflow.models import Model
-
-        with tempfile.TemporaryDirectory(prefix="model-") as tmp:
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{ref.name}/{ref.version}",
-                dst_path=tmp,
-                tracking_uri=self._tracking_uri,
-            )
-            meta = Model.load(local)
-            estimator = mlflow.sklearn.load_model(local)
-        signature = meta.signature.to_dict() if meta.signature is not None else None
-        names = _feature_names(meta, estimator)
+        """Read MLmodel, then the estimator it names, then the run's drift reference profile."""
+        location = self._registry.model_version_artifact_uri(ref.name, ref.version)
+        spec = parse_mlmodel(self._registry.read_artifact(location, MLMODEL_FILE))
+        blob = self._registry.read_artifact(location, spec.model_file)
+        estimator = load_estimator(blob, self._trusted_types)
+        names = spec.input_names or _estimator_feature_names(estimator)
         profile = self._profile(ref.run_id)
         if profile is not None and profile.feature_names != list(names):
             profile = None  # a profile for other features would report nonsense drift
@@ -74,25 +59,22 @@ class MlflowLoader:
             feature_names=names,
             loaded_at=time.time(),
             profile=profile,
-            signature=signature,
+            signature=spec.signature,
         )
 
     def _profile(self, run_id: str) -> ReferenceProfile | None:
-        import mlflow.artifacts
-        from mlflow.exceptions import MlflowException
-
+        """The training run's reference profile; None (no drift metrics) if the run has none."""
         if not run_id:
             return None
         try:
-            text = mlflow.artifacts.load_text(f"runs:/{run_id}/{REFERENCE_PROFILE_ARTIFACT}")
-        except (MlflowException, OSError):
+            root = self._registry.run_artifact_uri(run_id)
+            text = self._registry.read_artifact(root, REFERENCE_PROFILE_ARTIFACT)
+        except NotFound:
             return None
-        return ReferenceProfile.from_json(text)
+        return ReferenceProfile.from_json(text.decode())
 
 
-def _feature_names(meta: Any, estimator: Any) -> tuple[str, ...]:
-    if meta.signature is not None and meta.signature.inputs.has_input_names():
-        return tuple(str(n) for n in meta.signature.inputs.input_names())
+def _estimator_feature_names(estimator: Any) -> tuple[str, ...]:
     names = getattr(estimator, "feature_names_in_", None)
     if names is not None:
         return tuple(str(n) for n in names)

@@ -44,5 +44,6 @@ def configure_logging(level: str) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    # MLflow is chatty at INFO about downloads; its warnings still come through.
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # httpx logs every registry poll at INFO; the watcher logs what matters (loads, failures) itself.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)

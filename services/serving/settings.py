@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from mlops_contract.names import CHAMPION_ALIAS, DEFAULT_MODEL_NAME, SERVING_PORT, Env
+from mlops_contract.names import CHAMPION_ALIAS, DEFAULT_MODEL_NAME, SERVING_PORT, SKOPS_TRUSTED_TYPES, Env
+from services.serving.registry import Connection
 
 
 class SettingsError(ValueError):
@@ -20,6 +22,15 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
     tracking_uri: str | None = Field(default=None, validation_alias=Env.TRACKING_URI)
+    # MLflow's client variables, so training and serving share one configuration.
+    tracking_username: str | None = Field(default=None, validation_alias=Env.TRACKING_USERNAME)
+    tracking_password: SecretStr | None = Field(default=None, validation_alias=Env.TRACKING_PASSWORD)
+    tracking_token: SecretStr | None = Field(default=None, validation_alias=Env.TRACKING_TOKEN)
+    tracking_insecure_tls: bool = Field(default=False, validation_alias=Env.TRACKING_INSECURE_TLS)
+    tracking_ca_bundle: str | None = Field(default=None, validation_alias=Env.TRACKING_CA_BUNDLE)
+    registry_timeout_seconds: float = Field(default=10.0, gt=0, validation_alias=Env.HTTP_REQUEST_TIMEOUT)
+    extra_trusted_types: str = Field(default="", validation_alias=Env.TRUSTED_TYPES)
+    """Comma-separated types to trust in skops models beyond skops' defaults and the platform's own."""
     model_name: str = Field(default=DEFAULT_MODEL_NAME, min_length=1, validation_alias=Env.MODEL_NAME)
     model_alias: str = Field(default=CHAMPION_ALIAS, min_length=1, validation_alias=Env.MODEL_ALIAS)
     reload_interval_seconds: float = Field(default=30.0, gt=0, validation_alias=Env.RELOAD_INTERVAL_SECONDS)
@@ -32,6 +43,24 @@ class Settings(BaseSettings):
     retry_initial_seconds: float = 0.5
     """First wait after a failed load while no model is loaded; doubles up to the reload interval."""
 
+    @field_validator("tracking_uri")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError("must be the MLflow tracking server's http(s) URL")
+        return value
+
+    @field_validator("extra_trusted_types")
+    @classmethod
+    def _dotted_names(cls, value: str) -> str:
+        for name in _split(value):
+            if "." not in name or any(not part.isidentifier() for part in name.split(".")):
+                raise ValueError(f"{name!r} is not a dotted type name such as 'package.module.Class'")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -39,6 +68,25 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("allowed: DEBUG, INFO, WARNING, ERROR")
         return level
+
+    @property
+    def trusted_types(self) -> tuple[str, ...]:
+        """Types a served model may contain beyond skops' default allow-list."""
+        return (*SKOPS_TRUSTED_TYPES, *_split(self.extra_trusted_types))
+
+    def connection(self) -> Connection:
+        """How to reach the registry; SettingsError if the tracking URI is not set."""
+        if self.tracking_uri is None:
+            raise SettingsError(f"{Env.TRACKING_URI}: required (the MLflow tracking server's http(s) URL)")
+        verify: bool | str = self.tracking_ca_bundle or True
+        return Connection(
+            tracking_uri=self.tracking_uri,
+            username=self.tracking_username,
+            password=self.tracking_password.get_secret_value() if self.tracking_password else None,
+            token=self.tracking_token.get_secret_value() if self.tracking_token else None,
+            verify=False if self.tracking_insecure_tls else verify,
+            timeout_seconds=self.registry_timeout_seconds,
+        )
 
     @property
     def retry_max_seconds(self) -> float:
@@ -55,4 +103,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "environment"
-        raise SettingsError(f"{name}: {first['msg']} (got {first.get('input')!r})") from None
+        shown = "<hidden>" if name in _SECRET_VARIABLES else repr(first.get("input"))
+        raise SettingsError(f"{name}: {first['msg']} (got {shown})") from None
+
+
+_SECRET_VARIABLES = {Env.TRACKING_PASSWORD.value, Env.TRACKING_TOKEN.value}
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]

@@ -87,6 +87,9 @@ def _override(flags: list[str], env: dict[str, str]) -> list[str]:
     return out
 
 
+_FIND_SPECS = "import importlib.util as u; print([m for m in {modules!r} if u.find_spec(m)])"
+
+
 def test_images_run_with_the_rendered_pod_security(
     images: dict[str, float], mlflow_server: str, model_name: str, tmp_path: Path
 ) -> None:
@@ -160,6 +163,14 @@ def test_images_run_with_the_rendered_pod_security(
             ["docker", "exec", name, "id", "-u"], capture_output=True, text=True, check=False
         )
         assert user.stdout.strip() == str(serving_pod["securityContext"]["runAsUser"])
+        # Serving reads the registry over REST: neither the MLflow package nor pandas is in its image.
+        installed = subprocess.run(
+            ["docker", "exec", name, "python", "-c", _FIND_SPECS.format(modules=("mlflow", "pandas"))],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert installed.stdout.split() == ["[]"], installed.stdout + installed.stderr
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
     print(
