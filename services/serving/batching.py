@@ -93,12 +93,13 @@ def _predict_many(served: Served, matrices: list[npt.NDArray[np.float64]]) -> li
     """Stack, predict once, split back; if the stacked call fails, isolate the failing request."""
     if len(matrices) == 1:
         return [_predict_one(served, matrices[0])]
+    stacked = np.vstack(matrices)
     try:
-        predictions, probabilities = served.model.predict(np.vstack(matrices))
+        predictions, probabilities = served.model.predict(stacked)
     except ValueError:
         return [_predict_one_or_error(served, m) for m in matrices]
     if served.drift is not None:
-        served.drift.observe(np.vstack(matrices))
+        served.drift.observe(stacked)
     out: list[Prediction | Exception] = []
     start = 0
     for m in matrices:
