@@ -4,12 +4,19 @@ Starts a throwaway MLflow server, trains the default model with the project's tr
 server: cold start (process start -> ready), bounded load with wrk (16 connections, 1-row and 100-row
 requests), latency percentiles, errors and resident memory. Prints both and the ratios. Loopback only.
 
+Each server runs with the packages it ships with: `mlflow models serve` from the project environment (full
+MLflow), this server from a virtualenv holding exactly the serving image's locked dependencies (base + the
+`serving` extra), built once under .state/bench/ and reused while uv.lock is unchanged. The project
+environment carries training's and the tests' packages too (pandas, pyarrow ...), which scikit-learn imports
+when present: running this server there would measure memory and start-up the image does not have.
+
     uv run python benchmarks/serving.py [--duration 10]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -33,6 +40,8 @@ from training.train import train
 CONNECTIONS = 16
 THREADS = 2
 MODEL = "bench-classifier"
+ROOT = Path(__file__).resolve().parent.parent
+VENVS = ROOT / ".state" / "bench"
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,29 @@ def rss_mib(pid: int) -> float:
         if match:
             total_kib += int(match.group(1))
     return total_kib / 1024
+
+
+def serving_python() -> Path:
+    """The interpreter of a virtualenv with the serving image's locked dependencies (built if missing)."""
+    lock = (ROOT / "uv.lock").read_bytes() + (ROOT / "pyproject.toml").read_bytes()
+    venv = VENVS / f"serving-{hashlib.sha256(lock).hexdigest()[:12]}"
+    python = venv / "bin" / "python"
+    if python.exists():
+        return python
+    uv = shutil.which("uv")
+    if uv is None:
+        raise RuntimeError("uv is not installed (scripts/setup.sh tools installs it)")
+    print(f"building the serving dependency set in {venv.relative_to(ROOT)} (once per uv.lock)", flush=True)
+    shutil.rmtree(VENVS, ignore_errors=True)  # older lock files' environments
+    requirements = VENVS / "serving-requirements.txt"
+    VENVS.mkdir(parents=True)
+    export = ["export", "--frozen", "--no-dev", "--extra", "serving", "--no-emit-project", "--no-hashes"]
+    subprocess.run([uv, *export, "-o", str(requirements)], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+    # Bytecode compiled up front, as `pip install` does in the image: no first-start compile to measure.
+    install = [uv, "pip", "install", "-q", "--compile-bytecode", "--python", str(python)]
+    subprocess.run([*install, "-r", str(requirements)], check=True)
+    return python
 
 
 def wrk(url: str, body: str, duration: int, workdir: Path) -> LoadResult:
@@ -140,6 +172,7 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("error: wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
+    ours_python = serving_python()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
         spec = MlflowServerSpec(state_dir=workdir / "mlflow", port=free_port())
@@ -163,10 +196,16 @@ def main() -> int:
             ours_port, theirs_port = free_port(), free_port()
             ours = ManagedProcess(
                 "serving",
-                [sys.executable, "-m", "services.serving"],
+                [str(ours_python), "-m", "services.serving"],
                 f"http://127.0.0.1:{ours_port}/readyz",
                 workdir / "ours.log",
-                env={**env, Env.SERVING_PORT: str(ours_port), Env.LOG_LEVEL: "WARNING"},
+                # The project's code is not installed in that environment: it runs from the checkout.
+                env={
+                    **env,
+                    Env.SERVING_PORT: str(ours_port),
+                    Env.LOG_LEVEL: "WARNING",
+                    "PYTHONPATH": str(ROOT),
+                },
             )
             theirs = ManagedProcess(
                 "mlflow-models-serve",
