@@ -14,7 +14,8 @@ message saying so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -39,8 +40,8 @@ class Connection:
 
     tracking_uri: str
     username: str | None = None
-    password: str | None = None
-    token: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
     """Bearer token; takes precedence over username/password, as in MLflow's client."""
     verify: bool | str = True
     """TLS verification: True, False, or a CA bundle path."""
@@ -72,13 +73,14 @@ class RegistryClient:
             headers["Authorization"] = f"Bearer {connection.token}"
         elif connection.username:
             auth = httpx.BasicAuth(connection.username, connection.password or "")
-        self._http = httpx.Client(
-            auth=auth, headers=headers, verify=connection.verify, timeout=connection.timeout_seconds
+        verify: bool | ssl.SSLContext = (
+            connection.verify
+            if isinstance(connection.verify, bool)
+            else (ssl.create_default_context(cafile=connection.verify))
         )
-
-    def close(self) -> None:
-        """Release pooled connections."""
-        self._http.close()
+        self._http = httpx.Client(
+            auth=auth, headers=headers, verify=verify, timeout=connection.timeout_seconds
+        )
 
     def model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         """`GET registered-models/alias`: the version an alias points to."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import shutil
+import ssl
 import subprocess
 import sys
 import threading
@@ -144,13 +146,61 @@ def test_credentials_come_from_mlflow_variables_and_never_reach_messages(
     with pytest.raises(RegistryError) as caught:
         RegistryClient(settings.connection()).model_version_by_alias("m", CHAMPION_ALIAS)
     assert "HTTP 401 (UNAUTHENTICATED: bad credentials)" in str(caught.value)
-    assert "s3cret" not in str(caught.value) and "s3cret" not in repr(settings)
+    assert "s3cret" not in str(caught.value) + repr(settings) + repr(settings.connection())
     assert seen[-1] == "Basic " + base64.b64encode(b"svc:s3cret").decode()
 
     token = load_settings({Env.TRACKING_URI: url, Env.TRACKING_USERNAME: "svc", Env.TRACKING_TOKEN: "tok"})
     with pytest.raises(RegistryError):
         RegistryClient(token.connection()).model_version_by_alias("m", CHAMPION_ALIAS)
     assert seen[-1] == "Bearer tok"
+
+
+@pytest.fixture
+def tls_recorder(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """The recorder behind TLS with a fresh self-signed certificate for 127.0.0.1."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    request = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
+    subprocess.run(
+        [
+            "openssl",
+            *request,
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    _Recorder.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}", cert
+    server.shutdown()
+
+
+def test_tls_is_verified_against_the_configured_ca_or_skipped_when_told(
+    tls_recorder: tuple[str, Path],
+) -> None:
+    url, cert = tls_recorder
+
+    def call(extra: dict[str, str]) -> str:
+        settings = load_settings({Env.TRACKING_URI: url, **extra})
+        with pytest.raises(RegistryError) as caught:
+            RegistryClient(settings.connection()).model_version_by_alias("m", CHAMPION_ALIAS)
+        return str(caught.value)
+
+    assert "CERTIFICATE_VERIFY_FAILED" in call({})
+    assert "HTTP 401" in call({Env.TRACKING_CA_BUNDLE: str(cert)})
+    assert "HTTP 401" in call({Env.TRACKING_INSECURE_TLS: "true"})
 
 
 @pytest.mark.parametrize(
@@ -160,6 +210,7 @@ def test_credentials_come_from_mlflow_variables_and_never_reach_messages(
         ({Env.TRACKING_URI: "databricks"}, Env.TRACKING_URI),
         ({Env.TRUSTED_TYPES: "not a type"}, Env.TRUSTED_TYPES),
         ({Env.HTTP_REQUEST_TIMEOUT: "0"}, Env.HTTP_REQUEST_TIMEOUT),
+        ({Env.TRACKING_CA_BUNDLE: "/no/such/ca.pem"}, Env.TRACKING_CA_BUNDLE),
     ],
 )
 def test_bad_registry_settings_name_the_variable(env: dict[str, str], variable: str) -> None:
