@@ -26,6 +26,12 @@ ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts"
 PROXIED_SCHEME = "mlflow-artifacts"
 
 
+def is_http_url(uri: str) -> bool:
+    """What a tracking URI must be for this client: http(s) with a host."""
+    parts = urlsplit(uri)
+    return parts.scheme in {"http", "https"} and bool(parts.netloc)
+
+
 class RegistryError(RuntimeError):
     """A failed registry call; the message names the request and MLflow's error, never a credential."""
 
@@ -62,11 +68,10 @@ class RegistryClient:
     """Synchronous client for one tracking server. The watcher calls it from a worker thread."""
 
     def __init__(self, connection: Connection) -> None:
-        parts = urlsplit(connection.tracking_uri)
-        if parts.scheme not in {"http", "https"} or not parts.netloc:
+        if not is_http_url(connection.tracking_uri):
             raise RegistryError(f"tracking URI must be an http(s) URL, got {connection.tracking_uri!r}")
         self._base = connection.tracking_uri.rstrip("/")
-        self._scheme = parts.scheme
+        self._scheme = urlsplit(connection.tracking_uri).scheme
         auth: httpx.Auth | None = None
         headers: dict[str, str] = {}
         if connection.token:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlops_contract.names import CHAMPION_ALIAS, DEFAULT_MODEL_NAME, SERVING_PORT, SKOPS_TRUSTED_TYPES, Env
-from services.serving.registry import Connection
+from services.serving.registry import Connection, is_http_url
 
 
 class SettingsError(ValueError):
@@ -47,10 +46,7 @@ class Settings(BaseSettings):
     @field_validator("tracking_uri")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in {"http", "https"} or not parts.netloc:
+        if value is not None and not is_http_url(value):
             raise ValueError("must be the MLflow tracking server's http(s) URL")
         return value
 
