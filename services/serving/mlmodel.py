@@ -84,11 +84,15 @@ def _input_names(signature: dict[str, Any] | None) -> tuple[str, ...] | None:
 def load_estimator(data: bytes, trusted_types: tuple[str, ...] = ()) -> Any:
     """Rebuild a skops-serialized estimator; ModelFormatError names any type outside the allow-list."""
     import skops.io  # imported here: its import walks every scikit-learn estimator (about 0.5 s)
+    from skops.io.exceptions import UntrustedTypesFoundException
 
-    untrusted = [t for t in skops.io.get_untrusted_types(data=data) if t not in trusted_types]
-    if untrusted:
-        raise ModelFormatError(
-            f"the model contains types outside the allow-list: {', '.join(untrusted[:10])}; "
-            "if you trust them, add them to MLOPS_TRUSTED_TYPES"
-        )
-    return skops.io.loads(data, trusted=list(trusted_types) or None)
+    try:
+        # loads() audits every type against the allow-list before building anything.
+        return skops.io.loads(data, trusted=list(trusted_types) or None)
+    except UntrustedTypesFoundException:
+        # Its message carries skops' own notes; name just the types, for MLOPS_TRUSTED_TYPES.
+        untrusted = [t for t in skops.io.get_untrusted_types(data=data) if t not in trusted_types]
+    raise ModelFormatError(
+        f"the model contains types outside the allow-list: {', '.join(untrusted[:10])}; "
+        "if you trust them, add them to MLOPS_TRUSTED_TYPES"
+    )
