@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import shutil
 import ssl
 import subprocess
@@ -128,12 +129,22 @@ class _Recorder(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def recorder() -> Iterator[tuple[str, list[str | None]]]:
+    with _recording() as port:
+        yield f"http://127.0.0.1:{port}", _Recorder.seen
+
+
+@contextlib.contextmanager
+def _recording(tls: ssl.SSLContext | None = None) -> Iterator[int]:
+    """A fresh _Recorder on a free port (behind TLS if given) for the duration; yields the port."""
     _Recorder.seen = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", _Recorder.seen
-    server.shutdown()
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
 
 
 def test_credentials_come_from_mlflow_variables_and_never_reach_messages(
@@ -176,15 +187,10 @@ def tls_recorder(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         check=True,
         capture_output=True,
     )
-    _Recorder.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"https://127.0.0.1:{server.server_address[1]}", cert
-    server.shutdown()
+    with _recording(context) as port:
+        yield f"https://127.0.0.1:{port}", cert
 
 
 def test_tls_is_verified_against_the_configured_ca_or_skipped_when_told(
