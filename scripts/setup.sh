@@ -14,7 +14,11 @@ python_deps() {
         export PATH="$HOME/.local/bin:$PATH"
     fi
     step "syncing the locked Python environment (.venv)"
-    uv sync --frozen --all-extras
+    # --compile-bytecode: .pyc at install, as pip does. Otherwise each process's first start (MLflow,
+    # training, serving, the tests' subprocesses) compiles its imports from source, and keeps doing so where
+    # PYTHONDONTWRITEBYTECODE is set: a fresh clone's `make dev` was ready in 68 s instead of 22 s. Here and
+    # not in pyproject's [tool.uv]: there every `uv run` would re-check all 13k files (~0.6 s each time).
+    uv sync --frozen --all-extras --compile-bytecode
 }
 
 # Debian packages the integration tests run for real. Needs root (CI runs as root).
