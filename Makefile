@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 UV_RUN := uv run --frozen
 
-.PHONY: help setup test test-fast lint format dev render bench up destroy e2e-kind
+.PHONY: help setup test test-fast test-engine engine-tools lint format dev render bench up destroy e2e-kind
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -12,16 +12,23 @@ help: ## Show this help
 setup: ## Install everything: Python env (uv, locked), system packages (apt, as root), checkov
 	scripts/setup.sh all
 
-test: setup ## Set up, then run the whole test suite (unit + integration)
-	$(UV_RUN) pytest
+test: setup engine-tools ## Set up, then run the whole test suite (unit + integration + real-engine tier)
+	$(UV_RUN) pytest -m "not engine"
+	$(UV_RUN) pytest -m engine
+
+test-engine: ## The real-engine tier only: pulumi preview/up/destroy against a simulated cluster (docs/engine-tier.md)
+	$(UV_RUN) pytest -m engine
+
+engine-tools: ## Build the Pulumi CLI, its kubernetes provider and a Kubernetes control plane from Go modules (cached)
+	$(UV_RUN) python -m engine
 
 test-fast: ## Run only the tests that start no external process
-	$(UV_RUN) pytest -m "not integration and not docker"
+	$(UV_RUN) pytest -m "not integration and not docker and not engine"
 
 lint: ## ruff (lint + format check) and mypy
 	$(UV_RUN) ruff check .
 	$(UV_RUN) ruff format --check .
-	$(UV_RUN) mypy mlops_contract devloop training services infra monitoring previews e2e
+	$(UV_RUN) mypy mlops_contract devloop training services infra monitoring previews e2e stacks engine
 
 format: ## Apply ruff formatting and autofixes
 	$(UV_RUN) ruff format .

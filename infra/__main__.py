@@ -1,18 +1,5 @@
 """Pulumi entry point (`main: infra/`): read and validate config, check tools, declare the platform."""
 
-import pulumi
+from infra.program import program
 
-from infra.config import load_stack_config
-from infra.mlops_platform import build, export
-from infra.preflight import preflight
-from infra.schema import schema_defaults
-
-
-def main() -> None:
-    """Config errors and missing tools stop the program before any resource is declared."""
-    cfg = load_stack_config(pulumi.Config(), pulumi.get_stack(), schema_defaults())
-    preflight(cfg)
-    export(build(cfg))
-
-
-main()
+program()

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from infra.schema import schema_defaults
-from previews.backend import BackendError, backend_from_env
 from previews.expiry import ExpiryError, expires_at, humanize, parse_expires_at, parse_ttl, select_expired
-from previews.leftovers import (
+from previews.naming import STACK_PREFIX, NamingError, PreviewName, from_stack, is_preview_stack, preview_name
+from previews.preview_config import PreviewTarget, key, preview_config
+from stacks.backend import BackendError, backend_from_env
+from stacks.leftovers import (
     KubeApi,
     Leftover,
     LeftoverCheckError,
@@ -26,9 +28,7 @@ from previews.leftovers import (
     find_leftovers,
     wait_for_cleanup,
 )
-from previews.naming import STACK_PREFIX, NamingError, PreviewName, from_stack, is_preview_stack, preview_name
-from previews.preview_config import PreviewTarget, key, preview_config
-from previews.workspace import AutomationWorkspace, StackInfo, Workspace, WorkspaceError
+from stacks.workspace import AutomationWorkspace, StackInfo, Workspace, WorkspaceError
 
 EXIT_OK = 0
 EXIT_FAILED = 1

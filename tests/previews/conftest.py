@@ -1,8 +1,8 @@
 """Test doubles for the preview CLI: a Pulumi workspace and a Kubernetes API, plus a controllable clock.
 
 The Pulumi CLI (which the Automation API drives) and a Kubernetes cluster cannot run here, so the commands run
-against `FakeWorkspace` (implements previews.workspace.Workspace) and `FakeKubeApi` (the CoreV1Api calls
-previews.leftovers makes, answering with the real kubernetes client model objects).
+against `FakeWorkspace` (implements stacks.workspace.Workspace) and `FakeKubeApi` (the CoreV1Api calls
+stacks.leftovers makes, answering with the real kubernetes client model objects).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from kubernetes.client import (
 
 from infra.components.pod_security import STACK_LABEL
 from previews.cli import Deps, main
-from previews.leftovers import KubeApi
-from previews.workspace import OutputSink, StackInfo, WorkspaceError
+from stacks.leftovers import KubeApi
+from stacks.workspace import OutputSink, StackInfo, WorkspaceError
 
 NOW = datetime(2030, 1, 10, 12, 0, 0, tzinfo=UTC)
 UNREACHABLE = (

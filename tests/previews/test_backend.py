@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from previews.backend import Backend, BackendError, backend_from_env
+from stacks.backend import Backend, BackendError, backend_from_env
 
 
 def test_the_default_backend_is_a_file_backend_in_the_repo(tmp_path: Path) -> None:

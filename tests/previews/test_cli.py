@@ -1,7 +1,7 @@
 """Each `python -m previews` command, end to end through `main`, against test doubles.
 
 The Pulumi CLI and a Kubernetes cluster cannot run here: the commands run against `FakeWorkspace` (a test
-double of previews.workspace.Workspace) and `FakeKubeApi` (a fake CoreV1Api answering with real kubernetes
+double of stacks.workspace.Workspace) and `FakeKubeApi` (a fake CoreV1Api answering with real kubernetes
 client models); see conftest.py. Everything above those two seams is the real code.
 """
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from infra.components.pod_security import STACK_LABEL
-from previews.leftovers import Leftover, LeftoverCheckError, core_api, find_leftovers, wait_for_cleanup
+from stacks.leftovers import Leftover, LeftoverCheckError, core_api, find_leftovers, wait_for_cleanup
 from tests.previews.conftest import FakeClock, FakeKubeApi
 
 STACK = "preview-pr-7"

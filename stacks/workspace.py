@@ -1,7 +1,9 @@
-"""What the CLI needs from Pulumi (a Protocol), and its implementation on the Automation API.
+"""One driver of the platform's stacks (select/config/preview/up/destroy/outputs) on the Automation API.
 
-The program is the repo's own Pulumi project (work_dir = repo root, `main: infra/`), so a preview runs
-exactly what `pulumi up` runs for any other stack.
+Used by the preview tool and the real-engine tier. The project is the repo's own Pulumi.yaml (config schema
+and all). By default the CLI runs `main: infra/` through the Python language host, as `pulumi up` does; with
+`program=` the same program runs inline (in this process, the engine still the real CLI's), which is how the
+engine tier drives it where the language host cannot be built.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Protocol
 from pulumi import automation as auto
 
 from infra.schema import REPO_ROOT
-from previews.backend import Backend
+from stacks.backend import Backend
 
 OutputSink = Callable[[str], None]
 
@@ -85,8 +87,15 @@ class AutomationWorkspace:
     Every call opens its own LocalWorkspace, so one call's extra environment never leaks into the next.
     """
 
-    def __init__(self, backend: Backend, work_dir: Path = REPO_ROOT) -> None:
-        if shutil.which("pulumi") is None:
+    def __init__(
+        self,
+        backend: Backend,
+        work_dir: Path = REPO_ROOT,
+        program: Callable[[], None] | None = None,
+        cli_root: Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        if cli_root is None and shutil.which("pulumi") is None:
             raise WorkspaceError("the pulumi CLI is not on PATH (https://www.pulumi.com/docs/install/)")
         local_dir = backend.local_dir()
         if local_dir is not None:
@@ -94,15 +103,24 @@ class AutomationWorkspace:
             local_dir.mkdir(parents=True, exist_ok=True)
         self.backend = backend
         self.work_dir = work_dir
+        self.program = program
+        self.env = dict(env or {})
+        # PulumiCommand checks the CLI's version once; every workspace of this driver shares it.
+        self.command = auto.PulumiCommand(root=str(cli_root)) if cli_root else None
 
     def _opts(self, env: Mapping[str, str] | None = None) -> auto.LocalWorkspaceOptions:
-        return auto.LocalWorkspaceOptions(env_vars={**self.backend.env(), **(env or {})})
+        return auto.LocalWorkspaceOptions(
+            work_dir=str(self.work_dir),
+            env_vars={**self.env, **self.backend.env(), **(env or {})},
+            pulumi_command=self.command,
+            program=self.program,
+        )
 
     def _stack(self, stack: str, env: Mapping[str, str] | None = None) -> auto.Stack:
-        return auto.select_stack(stack, work_dir=str(self.work_dir), opts=self._opts(env))
+        return auto.Stack.select(stack, auto.LocalWorkspace(**self._opts(env).__dict__))
 
     def _workspace(self) -> auto.LocalWorkspace:
-        return auto.LocalWorkspace(work_dir=str(self.work_dir), env_vars=self.backend.env())
+        return auto.LocalWorkspace(**self._opts().__dict__)
 
     def _restore_config(self, workspace: auto.LocalWorkspace, stack: str) -> None:
         """Recreate a missing Pulumi.<stack>.yaml from the last deployment (a fresh CI checkout has none).
@@ -118,7 +136,7 @@ class AutomationWorkspace:
     def select_or_create(self, stack: str) -> None:
         """Create the stack, or select it if it exists."""
         try:
-            auto.create_or_select_stack(stack, work_dir=str(self.work_dir), opts=self._opts())
+            auto.Stack.create_or_select(stack, self._workspace())
         except auto.CommandError as err:
             raise _failed(err) from None
 
@@ -129,10 +147,35 @@ class AutomationWorkspace:
         except auto.CommandError as err:
             raise _failed(err) from None
 
-    def up(self, stack: str, on_output: OutputSink) -> None:
-        """`pulumi up` the stack, streaming the engine's output."""
+    def set_secret_config(self, stack: str, config: Mapping[str, str]) -> None:
+        """Set these fully qualified config keys as secrets (encrypted in the stack file)."""
         try:
-            self._stack(stack).up(on_output=on_output)
+            self._stack(stack).set_all_config(
+                {k: auto.ConfigValue(value=v, secret=True) for k, v in config.items()}
+            )
+        except auto.CommandError as err:
+            raise _failed(err) from None
+
+    def preview(self, stack: str, on_output: OutputSink, expect_no_changes: bool = False) -> dict[str, int]:
+        """`pulumi preview`: the planned operations by kind (create, update, replace, ...)."""
+        try:
+            result = self._stack(stack).preview(on_output=on_output, expect_no_changes=expect_no_changes)
+        except auto.CommandError as err:
+            raise _failed(err) from None
+        return {str(op): count for op, count in result.change_summary.items()}
+
+    def up(self, stack: str, on_output: OutputSink) -> dict[str, int]:
+        """`pulumi up` the stack, streaming the engine's output; the operations it did by kind."""
+        try:
+            result = self._stack(stack).up(on_output=on_output)
+        except auto.CommandError as err:
+            raise _failed(err) from None
+        return {str(op): count for op, count in (result.summary.resource_changes or {}).items()}
+
+    def outputs(self, stack: str) -> dict[str, object]:
+        """The stack's outputs (secrets decrypted)."""
+        try:
+            return {k: v.value for k, v in self._stack(stack).outputs().items()}
         except auto.CommandError as err:
             raise _failed(err) from None
 
