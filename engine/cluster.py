@@ -135,43 +135,44 @@ def api_client(cluster: KwokCluster) -> Any:
     """A kubernetes.client.ApiClient for the cluster."""
     from kubernetes import config
 
-    return config.new_client_from_config(config_file=str(cluster.kubeconfig), context=cluster.context)
+    return config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=str(cluster.kubeconfig), context=cluster.context
+    )
 
 
 def _add_node_and_storage(cluster: KwokCluster) -> None:
     from kubernetes import client
 
     api = api_client(cluster)
-    core = client.CoreV1Api(api)
+    core: Any = client.CoreV1Api(api)
     capacity = {"cpu": "32", "memory": "128Gi", "pods": "110", "ephemeral-storage": "100Gi"}
-    core.create_node(
-        {
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {
-                "name": NODE_NAME,
-                # kwok manages only nodes it is told to (kwokctl's default selector).
-                "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-                "labels": {"kubernetes.io/hostname": NODE_NAME, "type": "kwok"},
-            },
-            "status": {"capacity": capacity, "allocatable": capacity},
-        }
-    )
-    client.StorageV1Api(api).create_storage_class(
-        {
-            "apiVersion": "storage.k8s.io/v1",
-            "kind": "StorageClass",
-            "metadata": {
-                "name": STORAGE_CLASS,
-                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
-            },
-            # As kind's: volumes made for a claim once its pod is scheduled, deleted with the claim
-            # (engine/provisioner.py plays the provisioner).
-            "provisioner": PROVISIONER,
-            "volumeBindingMode": "WaitForFirstConsumer",
-            "reclaimPolicy": "Delete",
-        }
-    )
+    node: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": NODE_NAME,
+            # kwok manages only nodes it is told to (kwokctl's default selector).
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {"kubernetes.io/hostname": NODE_NAME, "type": "kwok"},
+        },
+        "status": {"capacity": capacity, "allocatable": capacity},
+    }
+    core.create_node(node)
+    storage_class: dict[str, Any] = {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {
+            "name": STORAGE_CLASS,
+            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+        },
+        # As kind's: volumes made for a claim once its pod is scheduled, deleted with the claim
+        # (engine/provisioner.py plays the provisioner).
+        "provisioner": PROVISIONER,
+        "volumeBindingMode": "WaitForFirstConsumer",
+        "reclaimPolicy": "Delete",
+    }
+    storage: Any = client.StorageV1Api(api)
+    storage.create_storage_class(storage_class)
     _wait_node_ready(core)
 
 

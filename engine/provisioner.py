@@ -46,7 +46,7 @@ def _volume(claim: Any, node: str) -> dict[str, Any]:
 
 def provision_once(core: Any, storage_class: str) -> None:
     """One pass: a volume for every waiting claim of the class, no volume without its claim."""
-    from kubernetes.client.rest import ApiException
+    from kubernetes.client.exceptions import ApiException
 
     for claim in core.list_persistent_volume_claim_for_all_namespaces().items:
         node = (claim.metadata.annotations or {}).get(_SELECTED_NODE)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.builds import GoBuild, all_builds
+from engine.installed import installed_dir
 
 Progress = Callable[[str], None]
 FIX = "make engine-tools"
@@ -146,15 +147,34 @@ def _build_one(build: GoBuild, entry: Path, module_dir: Path) -> None:
     (entry / "complete").write_text(build.fingerprint())
 
 
+def _locate(root: Path, builds: list[GoBuild], go: str) -> tuple[dict[str, Path], list[GoBuild]]:
+    """Each build's bin directory (the cache's, else one already installed) and the builds found nowhere."""
+    dirs: dict[str, Path] = {}
+    missing: list[GoBuild] = []
+    for build in builds:
+        entry = build_dir(root, build, go)
+        if _is_complete(entry, build):
+            dirs[build.name] = entry / "bin"
+        elif (found := installed_dir(build)) is not None:
+            dirs[build.name] = found
+        else:
+            dirs[build.name] = entry / "bin"
+            missing.append(build)
+    return dirs, missing
+
+
 def ensure_tools(
     progress: Progress = print, root: Path | None = None, builds: list[GoBuild] | None = None
 ) -> Toolbox:
-    """Build what the cache lacks; the Toolbox of every binary. Raises ToolsError naming what failed."""
+    """Build what neither the cache nor the machine has; the Toolbox of every binary.
+
+    Raises ToolsError naming what failed.
+    """
     root = root or cache_root()
     builds = builds if builds is not None else all_builds()
     go = go_version()
     entries = {b.name: build_dir(root, b, go) for b in builds}
-    missing = [b for b in builds if not _is_complete(entries[b.name], b)]
+    dirs, missing = _locate(root, builds, go)
     if missing:
         progress(f"engine tools: checking {len(missing)} pinned module(s) with the Go module proxy ({go})")
         with tempfile.TemporaryDirectory(prefix="engine-probe-") as scratch:
@@ -167,17 +187,16 @@ def ensure_tools(
             progress(f"[{index}/{len(missing)}] {build.name} built in {time.monotonic() - started:.0f}s")
     for build in builds:
         if build not in missing:
-            progress(f"{build.name}: cached in {entries[build.name]}")
-    return Toolbox(tuple(entries[b.name] / "bin" for b in builds))
+            progress(f"{build.name}: using {dirs[build.name]}")
+    return Toolbox(tuple(dirs[b.name] for b in builds))
 
 
 def find_tools(root: Path | None = None, builds: list[GoBuild] | None = None) -> Toolbox:
     """The cached tools, building nothing; ToolsError naming the missing ones and the fix."""
     root = root or cache_root()
     builds = builds if builds is not None else all_builds()
-    go = go_version()
-    entries = {b.name: build_dir(root, b, go) for b in builds}
-    missing = [b.name for b in builds if not _is_complete(entries[b.name], b)]
+    dirs, missing = _locate(root, builds, go_version())
     if missing:
-        raise ToolsError(f"engine tools not built: {', '.join(missing)} (run `{FIX}`, cold: about 30 min)")
-    return Toolbox(tuple(entries[b.name] / "bin" for b in builds))
+        names = ", ".join(b.name for b in missing)
+        raise ToolsError(f"engine tools not built: {names} (run `{FIX}`; cold, about 30 min)")
+    return Toolbox(tuple(dirs[b.name] for b in builds))
