@@ -13,7 +13,7 @@ import pulumi_command as command
 import pulumi_kubernetes as k8s
 from pulumi import Output, ResourceOptions
 
-from infra.components.cluster import NODE_PORTS, Cluster, ClusterArgs
+from infra.components.cluster import NODE_PORTS, Cluster, ClusterArgs, Runner, cluster_exists, run_local
 from infra.components.images import Delivery, Images, ImagesArgs
 from infra.components.mlflow_server import MlflowServer, MlflowServerArgs
 from infra.components.monitoring import Monitoring, MonitoringArgs
@@ -121,6 +121,8 @@ def _host_urls(cfg: StackConfig, cluster: Cluster) -> dict[str, Output[str]]:
     ip = command.local.Command(
         "minikube-ip",
         create=f"minikube -p {cfg.cluster_name} ip",
+        # A recreated profile may get another IP.
+        triggers=[cluster.identity] if cluster.identity is not None else None,
         opts=ResourceOptions(parent=cluster, depends_on=cluster.created),
     ).stdout.apply(lambda out: out.strip())
     return {key: Output.concat("http://", ip, f":{NODE_PORTS[key]}") for key in services}
@@ -135,8 +137,11 @@ def _delivery(cfg: StackConfig) -> Delivery:
     return Delivery.KIND_LOAD
 
 
-def build(cfg: StackConfig) -> Platform:
-    """Declare every resource of the stack. Call inside a Pulumi program (or under mocks)."""
+def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
+    """Declare every resource of the stack. Call inside a Pulumi program (or under mocks).
+
+    `run` executes the read-only probe that tells whether a kind cluster / minikube profile still exists.
+    """
     cluster = Cluster(
         "cluster",
         ClusterArgs(
@@ -146,6 +151,7 @@ def build(cfg: StackConfig) -> Platform:
             host_ports=cfg.host_ports,
             kubeconfig_path=cfg.kubeconfig,
             context=cfg.kube_context,
+            exists=cluster_exists(cfg.cluster_mode, cfg.cluster_name, run),
         ),
     )
     provider = _provider(cfg, cluster)
