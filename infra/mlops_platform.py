@@ -163,6 +163,7 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             cluster_name=cfg.cluster_name,
             registry=cfg.image_registry,
             cluster_ready=cluster.created,
+            cluster_identity=cluster.identity,
         ),
     )
     namespace = Namespace("namespace", NamespaceArgs(name=cfg.namespace, stack=cfg.stack), opts=k8s_opts)

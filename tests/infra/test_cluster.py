@@ -110,6 +110,19 @@ def test_identity_is_a_fingerprint_of_what_the_create_printed() -> None:
     assert "client" not in stack.outputs["identity"]
 
 
+def test_image_loads_are_triggered_by_the_cluster_identity() -> None:
+    for mode in ("kind", "minikube"):
+        stack = built(mode)
+        cluster = stack.by_name(f"cluster-{mode}")
+        loads = [r for r in stack.resources if r.type == "command:local:Command" and r.name.endswith("-load")]
+        assert len(loads) == 4
+        for load in loads:
+            ref, identity = load.inputs["triggers"]
+            assert ref.rsplit(":", 1)[0] in load.inputs["create"]
+            assert len(identity) == 16
+            assert cluster.name in load.depends_on
+
+
 def test_whole_program_probes_presence_only_for_clusters_it_manages() -> None:
     asked: list[str] = []
 
