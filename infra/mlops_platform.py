@@ -137,6 +137,11 @@ def _delivery(cfg: StackConfig) -> Delivery:
     return Delivery.KIND_LOAD
 
 
+def _code_version(ref: str) -> str:
+    """What training records as its code version: the image digest, else the content-hash tag."""
+    return ref.rsplit("@", 1)[1] if "@" in ref else ref.rsplit(":", 1)[-1]
+
+
 def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
     """Declare every resource of the stack. Call inside a Pulumi program (or under mocks).
 
@@ -164,6 +169,8 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             registry=cfg.image_registry,
             cluster_ready=cluster.created,
             cluster_identity=cluster.identity,
+            platform=cfg.image_platform,
+            prebuilt=cfg.prebuilt_images,
         ),
     )
     namespace = Namespace("namespace", NamespaceArgs(name=cfg.namespace, stack=cfg.stack), opts=k8s_opts)
@@ -195,7 +202,7 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             promotion_margin=cfg.promotion_margin,
             promotion_floor=cfg.promotion_floor,
             schedule=cfg.retrain_schedule,
-            code_version=images.refs["mlops-training"].apply(lambda ref: ref.rsplit(":", 1)[-1]),
+            code_version=images.refs["mlops-training"].apply(_code_version),
         ),
         opts=k8s_opts,
     )

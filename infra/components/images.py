@@ -1,10 +1,12 @@
-"""Images: build serving, training and MLflow images with pulumi-docker, tagged by content hash.
+"""Images: build serving, training and MLflow images with pulumi-docker, tagged by content hash, or deploy
+prebuilt ones.
 
 kind/minikube: the images are loaded into the nodes (nothing is pushed). existing clusters: pushed to the
 configured registry, or (preview stacks on the dev stack's kind cluster) loaded into that kind cluster.
 The tag is a hash of the image's build inputs, so unchanged code never rebuilds and no tag is `latest`.
 Each image builds from a context staged from its inputs alone, so pulumi-docker's context digest (which
-decides whether to rebuild) changes only when they do.
+decides whether to rebuild) changes only when they do. Prebuilt images (by digest, built and pushed by CI)
+replace all of this: no build, no load, no push.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -131,19 +133,26 @@ class ImagesArgs:
     """Loading needs the cluster to exist."""
     cluster_identity: Output[str] | None = None
     """Changes when the cluster is recreated: images are then loaded again."""
+    platform: str | None = None
+    """Build platform (os/arch[/variant]); None: the host's architecture."""
+    prebuilt: Mapping[str, str] | None = None
+    """Image name -> digest reference built elsewhere: nothing is built, loaded or pushed."""
     contexts_dir: Path = CONTEXTS_DIR
     """Where per-image build contexts are staged."""
 
 
 class Images(pulumi.ComponentResource):
-    """Built (and loaded or pushed) images, by name."""
+    """Built (and loaded or pushed) images, or prebuilt ones, by name."""
 
     refs: dict[str, Output[str]]
-    """Image name -> reference pods use (name:hash or registry/name:hash)."""
+    """Image name -> reference pods use (name:hash, registry/name:hash, or the prebuilt digest reference)."""
 
     def __init__(self, name: str, args: ImagesArgs, opts: ResourceOptions | None = None) -> None:
         super().__init__("mlops:index:Images", name, None, opts)
-        self.refs = {spec.name: self._deliver(name, spec, args) for spec in SPECS}
+        if args.prebuilt is not None:
+            self.refs = {spec.name: Output.from_input(args.prebuilt[spec.name]) for spec in SPECS}
+        else:
+            self.refs = {spec.name: self._deliver(name, spec, args) for spec in SPECS}
         self.register_outputs({"refs": self.refs})
 
     def _deliver(self, name: str, spec: ImageSpec, args: ImagesArgs) -> Output[str]:
@@ -157,7 +166,8 @@ class Images(pulumi.ComponentResource):
             build=docker.DockerBuildArgs(
                 context=str(context),
                 dockerfile=str(context / spec.dockerfile),
-                # No platform pinned: the host's architecture is the kind/minikube node's (arm64 laptops too).
+                # Unset: the host's architecture, which is the kind/minikube node's (arm64 laptops too).
+                platform=args.platform,
             ),
             skip_push=args.delivery is not Delivery.PUSH,
             opts=ResourceOptions(parent=self),
