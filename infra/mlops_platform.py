@@ -93,6 +93,10 @@ def _provider(cfg: StackConfig, cluster: Cluster) -> k8s.Provider:
         context=cluster.context,
         # Every namespaced object names its namespace explicitly; this catches one that forgets.
         namespace=cfg.namespace,
+        # A kind cluster recreated after an out-of-band deletion has a new CA, so this Provider and every
+        # object are replaced; the old objects went with the old cluster, so their deletes must not wait
+        # for it. Only for clusters the stack owns: on a shared cluster an outage must stay an error.
+        delete_unreachable=True if cluster.created else None,
         opts=ResourceOptions(depends_on=cluster.created),
     )
 

@@ -170,24 +170,27 @@ class Cluster(pulumi.ComponentResource):
         self.identity = None
         match args.mode:
             case ClusterMode.KIND:
-                created = self._kind(name, args)
-                self.kubeconfig = created.stdout
+                kind = self._kind(name, args)
+                self.kubeconfig = kind.stdout
+                self._track(kind)
             case ClusterMode.MINIKUBE:
-                created = self._minikube(name, args)
+                self._track(self._minikube(name, args))
                 # minikube writes its context (named after the profile) into the default kubeconfig.
                 self.context = args.name
             case ClusterMode.EXISTING:
                 # The Provider takes a kubeconfig path as well as its contents.
                 if args.kubeconfig_path:
                     self.kubeconfig = Output.from_input(args.kubeconfig_path)
-        if args.mode is not ClusterMode.EXISTING:
-            self.created = [created]
-            # A fingerprint of what the create command printed (kind: the kubeconfig with the new cluster's
-            # CA and port; minikube: the node container id). Not secret: a hash reveals nothing.
-            self.identity = Output.unsecret(created.stdout.apply(_fingerprint))
         self.register_outputs(
             {"kubeconfig": self.kubeconfig, "context": self.context, "identity": self.identity}
         )
+
+    def _track(self, created: command.local.Command) -> None:
+        """The Provider waits for `created`; image loads follow its identity."""
+        self.created = [created]
+        # A fingerprint of what the create command printed (kind: the kubeconfig with the new cluster's CA
+        # and port; minikube: the node container id). Not secret: a truncated hash reveals nothing.
+        self.identity = Output.unsecret(created.stdout.apply(_fingerprint))
 
     def _kind(self, name: str, args: ClusterArgs) -> command.local.Command:
         ensure, delete = kind_commands(args.name)
@@ -199,7 +202,7 @@ class Cluster(pulumi.ComponentResource):
             # The cluster config on stdin: kind cannot change a cluster's nodes, ports or name in place.
             stdin=kind_config(args),
             triggers=[recreate_token(args.exists)],
-            # The kubeconfig (with the client key) is stdout: keep it out of the progress output and state.
+            # The kubeconfig (with the client key) is stdout: not in the progress output, encrypted in state.
             logging=command.local.Logging.STDERR,
             opts=_lifecycle_opts(self, args.exists, replace_on="stdin", secret_stdout=True),
         )

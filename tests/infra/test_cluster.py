@@ -123,6 +123,13 @@ def test_image_loads_are_triggered_by_the_cluster_identity() -> None:
             assert cluster.name in load.depends_on
 
 
+def test_objects_of_a_vanished_owned_cluster_are_dropped_not_awaited() -> None:
+    for mode in ("kind", "minikube", "existing"):
+        provider = next(r for r in built(mode).resources if r.type == "pulumi:providers:kubernetes")
+        owned = mode != "existing"
+        assert provider.inputs.get("deleteUnreachable") == ("true" if owned else None), mode
+
+
 def test_whole_program_probes_presence_only_for_clusters_it_manages() -> None:
     asked: list[str] = []
 
