@@ -150,11 +150,12 @@ def _kind_config() -> str:
     return kind_config(_args(ClusterMode.KIND, True))
 
 
-def test_kind_create_twice_succeeds_and_creates_once(tools: Tools) -> None:
+@pytest.mark.parametrize("shell", ["/bin/sh", "/bin/bash"])
+def test_kind_create_twice_succeeds_and_creates_once(tools: Tools, shell: str) -> None:
     ensure, _ = kind_commands("mlops")
-    first = tools.sh(ensure, stdin=_kind_config())
+    first = tools.sh(ensure, stdin=_kind_config(), shell=shell)
     assert first.returncode == 0, first.stderr
-    second = tools.sh(ensure, stdin=_kind_config())  # what an update (any input change) runs
+    second = tools.sh(ensure, stdin=_kind_config(), shell=shell)  # what an update (any input change) runs
     assert second.returncode == 0, second.stderr
     assert len(tools.calls("kind create cluster")) == 1
     assert "node(s) already exist" not in second.stderr

@@ -113,15 +113,15 @@ class Tools:
     bin_dir: Path
     state: Path
 
-    def sh(self, script: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        """Run `script` with /bin/sh -c (pulumi-command's default interpreter) with the stand-ins first on PATH."""
+    def sh(self, script: str, stdin: str = "", shell: str = "/bin/sh") -> subprocess.CompletedProcess[str]:
+        """Run `script` with `shell` -c (/bin/sh: pulumi-command's default) with the stand-ins first on PATH."""
         env = {
             **os.environ,
             "PATH": f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
             "TOOL_DOUBLES_STATE": str(self.state),
         }
         return subprocess.run(
-            ["/bin/sh", "-c", script], input=stdin, capture_output=True, text=True, env=env, check=False
+            [shell, "-c", script], input=stdin, capture_output=True, text=True, env=env, check=False
         )
 
     def calls(self, prefix: str = "") -> list[str]:
