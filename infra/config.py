@@ -7,6 +7,7 @@ top-level module the program imports (hence mlops_platform.py, not platform.py).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -20,6 +21,19 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti)$")
 _CRON_FIELD = re.compile(r"^[\d*/,\-]+$")
 _KIND_IMAGE = re.compile(r"^kindest/node:v(\d+)\.(\d+)\.(\d+)(@sha256:[0-9a-f]{64})?$")
+# Image delivery: a build platform (os/arch[/variant]) and prebuilt image references pinned by digest.
+_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$")
+_DIGEST_REF = re.compile(
+    r"^[a-z0-9][a-z0-9._-]*(:[0-9]+)?(/[a-z0-9][a-z0-9._-]*)*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?"
+    r"@sha256:[0-9a-f]{64}$"
+)
+# Config key -> image name (images.SPECS) of the prebuilt-images option.
+PREBUILT_IMAGE_KEYS = {
+    "servingImage": "mlops-serving",
+    "trainingImage": "mlops-training",
+    "mlflowImage": "mlops-mlflow",
+    "retrainTriggerImage": "mlops-retrain-trigger",
+}
 
 
 class ConfigError(pulumi.RunError):
@@ -78,6 +92,10 @@ class StackConfig:
     host_ports: HostPorts
     preview: bool
     expires_at: datetime | None
+    image_platform: str | None
+    """Build platform (os/arch[/variant]); None builds for the host's architecture."""
+    prebuilt_images: Mapping[str, str] | None
+    """Image name -> digest reference built elsewhere (CI); None builds the images in the program."""
 
     @property
     def kubernetes_version(self) -> str:
@@ -170,11 +188,13 @@ def load_stack_config(source: ConfigSource, stack: str, defaults: dict[str, str]
     if max_replicas < replicas:
         raise r.fail("servingMaxReplicas", f"{max_replicas} must be >= servingReplicas ({replicas})")
     registry = r.text("imageRegistry")
-    if mode is ClusterMode.EXISTING and registry is None and not r.boolean("preview"):
+    prebuilt = _prebuilt_images(r)
+    if mode is ClusterMode.EXISTING and registry is None and prebuilt is None and not r.boolean("preview"):
         raise r.fail(
             "imageRegistry",
-            "is required with clusterMode existing (images are pushed there); only preview stacks may "
-            "omit it, and then load images into the dev stack's kind cluster `clusterName`",
+            "is required with clusterMode existing (images are pushed there) unless prebuilt images are set "
+            "(servingImage, ...); only preview stacks may omit it, and then load images into the dev "
+            "stack's kind cluster `clusterName`",
         )
     expires_raw = r.text("expiresAt")
     expires_at = None
@@ -226,4 +246,30 @@ def load_stack_config(source: ConfigSource, stack: str, defaults: dict[str, str]
         host_ports=ports,
         preview=r.boolean("preview"),
         expires_at=expires_at,
+        image_platform=_image_platform(r),
+        prebuilt_images=prebuilt,
     )
+
+
+def _image_platform(r: _Reader) -> str | None:
+    value = r.text("imagePlatform")
+    if value is not None and not _PLATFORM.match(value):
+        raise r.fail("imagePlatform", f"{value!r} is not a platform os/arch[/variant] (e.g. linux/amd64)")
+    return value
+
+
+def _prebuilt_images(r: _Reader) -> dict[str, str] | None:
+    """All four image keys or none: a partial set would mix CI-built and locally built images."""
+    refs = {key: r.text(key) for key in PREBUILT_IMAGE_KEYS}
+    missing = [key for key, ref in refs.items() if ref is None]
+    if len(missing) == len(refs):
+        return None
+    if missing:
+        raise r.fail(
+            missing[0],
+            f"prebuilt images need all of {', '.join(PREBUILT_IMAGE_KEYS)}; missing: {', '.join(missing)}",
+        )
+    for key, ref in refs.items():
+        if not _DIGEST_REF.match(str(ref)):
+            raise r.fail(key, f"{ref!r} is not an image reference by digest (<repo>[:tag]@sha256:<64 hex>)")
+    return {PREBUILT_IMAGE_KEYS[key]: str(ref) for key, ref in refs.items()}

@@ -13,7 +13,7 @@ import pulumi_command as command
 import pulumi_kubernetes as k8s
 from pulumi import Output, ResourceOptions
 
-from infra.components.cluster import NODE_PORTS, Cluster, ClusterArgs
+from infra.components.cluster import NODE_PORTS, Cluster, ClusterArgs, Runner, cluster_exists, run_local
 from infra.components.images import Delivery, Images, ImagesArgs
 from infra.components.mlflow_server import MlflowServer, MlflowServerArgs
 from infra.components.monitoring import Monitoring, MonitoringArgs
@@ -93,6 +93,10 @@ def _provider(cfg: StackConfig, cluster: Cluster) -> k8s.Provider:
         context=cluster.context,
         # Every namespaced object names its namespace explicitly; this catches one that forgets.
         namespace=cfg.namespace,
+        # A kind cluster recreated after an out-of-band deletion has a new CA, so this Provider and every
+        # object are replaced; the old objects went with the old cluster, so their deletes must not wait
+        # for it. Only for clusters the stack owns: on a shared cluster an outage must stay an error.
+        delete_unreachable=True if cluster.created else None,
         opts=ResourceOptions(depends_on=cluster.created),
     )
 
@@ -121,6 +125,8 @@ def _host_urls(cfg: StackConfig, cluster: Cluster) -> dict[str, Output[str]]:
     ip = command.local.Command(
         "minikube-ip",
         create=f"minikube -p {cfg.cluster_name} ip",
+        # A recreated profile may get another IP.
+        triggers=[cluster.identity] if cluster.identity is not None else None,
         opts=ResourceOptions(parent=cluster, depends_on=cluster.created),
     ).stdout.apply(lambda out: out.strip())
     return {key: Output.concat("http://", ip, f":{NODE_PORTS[key]}") for key in services}
@@ -135,8 +141,16 @@ def _delivery(cfg: StackConfig) -> Delivery:
     return Delivery.KIND_LOAD
 
 
-def build(cfg: StackConfig) -> Platform:
-    """Declare every resource of the stack. Call inside a Pulumi program (or under mocks)."""
+def _code_version(ref: str) -> str:
+    """What training records as its code version: the image digest, else the content-hash tag."""
+    return ref.rsplit("@", 1)[1] if "@" in ref else ref.rsplit(":", 1)[-1]
+
+
+def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
+    """Declare every resource of the stack. Call inside a Pulumi program (or under mocks).
+
+    `run` executes the read-only probe that tells whether a kind cluster / minikube profile still exists.
+    """
     cluster = Cluster(
         "cluster",
         ClusterArgs(
@@ -146,6 +160,7 @@ def build(cfg: StackConfig) -> Platform:
             host_ports=cfg.host_ports,
             kubeconfig_path=cfg.kubeconfig,
             context=cfg.kube_context,
+            exists=cluster_exists(cfg.cluster_mode, cfg.cluster_name, run),
         ),
     )
     provider = _provider(cfg, cluster)
@@ -157,6 +172,9 @@ def build(cfg: StackConfig) -> Platform:
             cluster_name=cfg.cluster_name,
             registry=cfg.image_registry,
             cluster_ready=cluster.created,
+            cluster_identity=cluster.identity,
+            platform=cfg.image_platform,
+            prebuilt=cfg.prebuilt_images,
         ),
     )
     namespace = Namespace("namespace", NamespaceArgs(name=cfg.namespace, stack=cfg.stack), opts=k8s_opts)
@@ -188,7 +206,7 @@ def build(cfg: StackConfig) -> Platform:
             promotion_margin=cfg.promotion_margin,
             promotion_floor=cfg.promotion_floor,
             schedule=cfg.retrain_schedule,
-            code_version=images.refs["mlops-training"].apply(lambda ref: ref.rsplit(":", 1)[-1]),
+            code_version=images.refs["mlops-training"].apply(_code_version),
         ),
         opts=k8s_opts,
     )

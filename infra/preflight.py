@@ -25,6 +25,8 @@ def required_tools(cfg: StackConfig) -> list[str]:
         case ClusterMode.MINIKUBE:
             return ["docker", "minikube"]
         case ClusterMode.EXISTING:
+            if cfg.prebuilt_images is not None:
+                return []  # nothing to build or load: the cluster pulls the prebuilt images
             # Without a registry (previews) images are loaded into the dev stack's kind cluster.
             return ["docker"] if cfg.image_registry else ["docker", "kind"]
 

@@ -40,6 +40,10 @@ class Recorded:
     protect: bool = False
     retain_on_delete: bool = False
     depends_on: list[str] = field(default_factory=list)
+    delete_before_replace: bool = False
+    replace_on_changes: list[str] = field(default_factory=list)
+    ignore_changes: list[str] = field(default_factory=list)
+    additional_secret_outputs: list[str] = field(default_factory=list)
 
     @property
     def is_kubernetes(self) -> bool:
@@ -49,6 +53,7 @@ class Recorded:
 
 # The engine protocol's marker for special values (pulumi.runtime.rpc): secrets arrive wrapped in it.
 _SPECIAL_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_LOCAL_RUN = "command:local:run"  # pulumi-command's invoke (the cluster presence probe)
 
 
 def _plain(value: Any) -> Any:
@@ -91,10 +96,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.inputs[args.name] = (args.typ, dict(args.inputs))
         return f"{args.name}-id", state
 
-    def call(
-        self,
-        args: pulumi.runtime.MockCallArgs,  # noqa: ARG002 - the program calls no provider functions
-    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        if args.token == _LOCAL_RUN:
+            # The cluster presence probe: answer as a machine with no kind cluster or minikube profile yet.
+            return {"stdout": "", "stderr": ""}, []
         return {}, None
 
 
@@ -158,6 +163,10 @@ def run_program(
             protect=bool(opts.protect) if opts is not None else False,
             retain_on_delete=bool(opts.retain_on_delete) if opts is not None else False,
             depends_on=[getattr(d, "_name", "?") for d in depends],
+            delete_before_replace=bool(opts.delete_before_replace) if opts is not None else False,
+            replace_on_changes=list(opts.replace_on_changes or []) if opts is not None else [],
+            ignore_changes=list(opts.ignore_changes or []) if opts is not None else [],
+            additional_secret_outputs=list(opts.additional_secret_outputs or []) if opts is not None else [],
         )
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]

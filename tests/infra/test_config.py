@@ -69,6 +69,8 @@ def test_pulumi_project_runs_infra_with_uv() -> None:
         ("expiresAt", "2030-01-01T00:00:00", "mlops-platform:expiresAt: '2030-01-01T00:00:00' needs a time zone"),
         ("servingHostPort", "70000", "mlops-platform:servingHostPort: '70000' must be an integer from 1 to 65535"),
         ("servingHostPort", "5000", "mlops-platform:mlflowHostPort: host ports must differ"),
+        ("imagePlatform", "amd64", "mlops-platform:imagePlatform: 'amd64' is not a platform os/arch[/variant]"),
+        ("imagePlatform", "linux/amd64/v3/x", "mlops-platform:imagePlatform: 'linux/amd64/v3/x' is not a platform"),
     ],
 )  # fmt: skip
 def test_bad_values_name_the_key_and_what_is_allowed(key: str, value: str, expected: str) -> None:
@@ -110,3 +112,58 @@ def test_mlflow_image_pins_what_the_tests_run() -> None:
     dockerfile = (REPO_ROOT / "services/mlflow/Dockerfile").read_text()
     pins = dict(re.findall(r'"([a-z-]+)(?:\[[a-z,]+\])?==([0-9.]+)"', dockerfile))
     assert pins == {name: locked[name] for name in ("mlflow", "psycopg", "prometheus-flask-exporter")}
+
+
+DIGEST = "sha256:" + "0f" * 32
+PREBUILT = {
+    "servingImage": f"registry.example.com/mlops/mlops-serving@{DIGEST}",
+    "trainingImage": f"registry.example.com/mlops/mlops-training:v1@{DIGEST}",
+    "mlflowImage": f"localhost:5000/mlops-mlflow@{DIGEST}",
+    "retrainTriggerImage": f"mlops-retrain-trigger@{DIGEST}",
+}
+
+
+def test_image_platform_accepts_os_arch_and_variant() -> None:
+    assert load().image_platform is None
+    assert load(imagePlatform="linux/amd64").image_platform == "linux/amd64"
+    assert load(imagePlatform="linux/arm64/v8").image_platform == "linux/arm64/v8"
+
+
+def test_prebuilt_images_are_all_or_nothing() -> None:
+    assert load().prebuilt_images is None
+    cfg = load(**PREBUILT)
+    assert cfg.prebuilt_images == {
+        "mlops-serving": PREBUILT["servingImage"],
+        "mlops-training": PREBUILT["trainingImage"],
+        "mlops-mlflow": PREBUILT["mlflowImage"],
+        "mlops-retrain-trigger": PREBUILT["retrainTriggerImage"],
+    }
+    partial = {k: v for k, v in PREBUILT.items() if k not in {"mlflowImage", "retrainTriggerImage"}}
+    with pytest.raises(ConfigError) as info:
+        load(**partial)
+    assert str(info.value).startswith("mlops-platform:mlflowImage: prebuilt images need all of")
+    assert "missing: mlflowImage, retrainTriggerImage" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "registry.example.com/mlops/mlops-serving:1.0",  # a tag can move
+        "registry.example.com/mlops/mlops-serving:latest",
+        "registry.example.com/mlops/mlops-serving@sha256:abc",  # not 64 hex
+        f"Registry.Example.com/Serving@{DIGEST}",  # repositories are lowercase
+        f"serving @{DIGEST}",
+    ],
+)
+def test_prebuilt_images_must_be_pinned_by_digest(ref: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(**{**PREBUILT, "servingImage": ref})
+    assert str(info.value) == (
+        f"mlops-platform:servingImage: {ref!r} is not an image reference by digest "
+        "(<repo>[:tag]@sha256:<64 hex>)"
+    )
+
+
+def test_existing_cluster_with_prebuilt_images_needs_no_registry() -> None:
+    cfg = load(clusterMode="existing", **PREBUILT)
+    assert cfg.image_registry is None and cfg.prebuilt_images is not None

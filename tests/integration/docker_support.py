@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from infra.components.images import SPECS, stage_context
+
 REPO = Path(__file__).resolve().parents[2]
 TEST_BASE_IMAGE = "mlops-test-base:bookworm"
 
@@ -45,7 +47,10 @@ def build_base_image() -> None:
 
 
 def build_image(dockerfile: str, tag: str) -> float:
-    """Build a project Dockerfile (context: repo root) on the test base; return seconds taken."""
+    """Build a project Dockerfile on the test base, from the context Pulumi builds it from (only the image's
+    inputs, staged by infra.components.images); return seconds taken."""
+    spec = next(spec for spec in SPECS if spec.dockerfile == dockerfile)
+    context = stage_context(spec)
     started = time.monotonic()
     subprocess.run(
         [
@@ -53,12 +58,12 @@ def build_image(dockerfile: str, tag: str) -> float:
             "build",
             "-q",
             "-f",
-            str(REPO / dockerfile),
+            str(context / spec.dockerfile),
             "-t",
             tag,
             "--build-arg",
             f"BASE_IMAGE={TEST_BASE_IMAGE}",
-            str(REPO),
+            str(context),
         ],
         check=True,
         stdout=subprocess.DEVNULL,
