@@ -7,7 +7,7 @@ top-level module the program imports (hence mlops_platform.py, not platform.py).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
@@ -20,6 +20,9 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti)$")
 _CRON_FIELD = re.compile(r"^[\d*/,\-]+$")
 _KIND_IMAGE = re.compile(r"^kindest/node:v(\d+)\.(\d+)\.(\d+)(@sha256:[0-9a-f]{64})?$")
+# The PostgreSQL password is spliced into MLflow's backend-store URI: only URL-unreserved characters survive.
+_URL_SAFE = re.compile(r"^[A-Za-z0-9._~-]+$")
+MIN_SECRET_LENGTH = 16
 
 
 class ConfigError(pulumi.RunError):
@@ -38,6 +41,27 @@ class ConfigSource(Protocol):
     """The part of pulumi.Config StackConfig reads (so tests and tools can pass plain values)."""
 
     def get(self, key: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class SecretValue:
+    """A credential from stack config; its value stays out of reprs, logs and error messages."""
+
+    value: str = field(repr=False)
+
+    def output(self) -> pulumi.Output[str]:
+        """The value as a Pulumi secret, so the engine encrypts it wherever it lands in state."""
+        return pulumi.Output.secret(self.value)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Credentials a stack brings (`pulumi config set --secret`); None: pulumi-random generates one."""
+
+    postgres_password: SecretValue | None
+    mlflow_admin_password: SecretValue | None
+    mlflow_flask_secret_key: SecretValue | None
+    grafana_admin_password: SecretValue | None
 
 
 @dataclass(frozen=True)
@@ -78,6 +102,7 @@ class StackConfig:
     host_ports: HostPorts
     preview: bool
     expires_at: datetime | None
+    credentials: Credentials
 
     @property
     def kubernetes_version(self) -> str:
@@ -146,6 +171,21 @@ class _Reader:
     def text(self, key: str) -> str | None:
         value = self.raw(key).strip()
         return value or None
+
+    def secret(self, key: str, pattern: re.Pattern[str] | None = None, what: str = "") -> SecretValue | None:
+        """An optional credential. Errors describe the value, never echo it.
+
+        Read like `pulumi.Config.get_secret` would (the plain value, wrapped again by SecretValue.output):
+        the length must be checked before any Output exists.
+        """
+        value = self.raw(key)
+        if not value:
+            return None
+        if len(value) < MIN_SECRET_LENGTH:
+            raise self.fail(key, f"must be at least {MIN_SECRET_LENGTH} characters (it has {len(value)})")
+        if pattern is not None and not pattern.match(value):
+            raise self.fail(key, f"may contain only {what}")
+        return SecretValue(value)
 
     def matching(self, key: str, pattern: re.Pattern[str], what: str) -> str:
         value = self.raw(key).strip()
@@ -226,4 +266,16 @@ def load_stack_config(source: ConfigSource, stack: str, defaults: dict[str, str]
         host_ports=ports,
         preview=r.boolean("preview"),
         expires_at=expires_at,
+        credentials=_credentials(r),
+    )
+
+
+def _credentials(r: _Reader) -> Credentials:
+    return Credentials(
+        postgres_password=r.secret(
+            "postgresPassword", _URL_SAFE, "letters, digits and . _ ~ - (it is part of a database URL)"
+        ),
+        mlflow_admin_password=r.secret("mlflowAdminPassword"),
+        mlflow_flask_secret_key=r.secret("mlflowFlaskSecretKey"),
+        grafana_admin_password=r.secret("grafanaAdminPassword"),
     )

@@ -15,7 +15,7 @@ from pulumi import Output, ResourceOptions
 
 from infra.components.cluster import NODE_PORTS, Cluster, ClusterArgs
 from infra.components.images import Delivery, Images, ImagesArgs
-from infra.components.mlflow_server import MlflowServer, MlflowServerArgs
+from infra.components.mlflow_server import MlflowCredentials, MlflowServer, MlflowServerArgs
 from infra.components.monitoring import Monitoring, MonitoringArgs
 from infra.components.namespace import (
     GRAFANA_APP,
@@ -30,7 +30,7 @@ from infra.components.service import cluster_url
 from infra.components.serving import Serving, ServingArgs
 from infra.components.training_jobs import TrainingJobs, TrainingJobsArgs
 from infra.components.workloads import MlflowClientArgs
-from infra.config import ClusterMode, StackConfig
+from infra.config import ClusterMode, SecretValue, StackConfig
 from mlops_contract.names import MLFLOW_PORT, MLFLOW_SERVICE_NAME, SERVING_PORT, SERVING_SERVICE_NAME
 
 # Published in the README; tests hold the dev stack to it.
@@ -126,6 +126,19 @@ def _host_urls(cfg: StackConfig, cluster: Cluster) -> dict[str, Output[str]]:
     return {key: Output.concat("http://", ip, f":{NODE_PORTS[key]}") for key in services}
 
 
+def _secret(value: SecretValue | None) -> Output[str] | None:
+    return value.output() if value is not None else None
+
+
+def _mlflow_credentials(cfg: StackConfig) -> MlflowCredentials:
+    given = cfg.credentials
+    return MlflowCredentials(
+        postgres_password=_secret(given.postgres_password),
+        admin_password=_secret(given.mlflow_admin_password),
+        flask_secret_key=_secret(given.mlflow_flask_secret_key),
+    )
+
+
 def _delivery(cfg: StackConfig) -> Delivery:
     if cfg.cluster_mode is ClusterMode.MINIKUBE:
         return Delivery.MINIKUBE_LOAD
@@ -172,6 +185,7 @@ def build(cfg: StackConfig) -> Platform:
             storage_class=cfg.storage_class,
             protect_volumes=cfg.protect_volumes,
             node_port=NODE_PORTS["mlflow"] if cfg.node_ports else None,
+            credentials=_mlflow_credentials(cfg),
         ),
         opts=k8s_opts,
     )
@@ -218,6 +232,7 @@ def build(cfg: StackConfig) -> Platform:
             retrain_cronjob=training.cronjob_name,
             grafana_node_port=NODE_PORTS["grafana"] if cfg.node_ports else None,
             prometheus_node_port=NODE_PORTS["prometheus"] if cfg.node_ports else None,
+            grafana_admin_password=_secret(cfg.credentials.grafana_admin_password),
         ),
         opts=ResourceOptions.merge(k8s_opts, ResourceOptions(depends_on=[mlflow])),
     )

@@ -110,3 +110,37 @@ def test_mlflow_image_pins_what_the_tests_run() -> None:
     dockerfile = (REPO_ROOT / "services/mlflow/Dockerfile").read_text()
     pins = dict(re.findall(r'"([a-z-]+)(?:\[[a-z,]+\])?==([0-9.]+)"', dockerfile))
     assert pins == {name: locked[name] for name in ("mlflow", "psycopg", "prometheus-flask-exporter")}
+
+
+SECRET_KEYS = ("postgresPassword", "mlflowAdminPassword", "mlflowFlaskSecretKey", "grafanaAdminPassword")
+
+
+def test_credentials_default_to_generated() -> None:
+    given = load().credentials
+    assert given.postgres_password is None and given.mlflow_admin_password is None
+    assert given.mlflow_flask_secret_key is None and given.grafana_admin_password is None
+    for key in SECRET_KEYS:
+        assert "pulumi config set --secret" in project_config_schema()[key]["description"], key
+
+
+@pytest.mark.parametrize("key", SECRET_KEYS)
+def test_a_short_credential_names_the_key_without_echoing_it(key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(**{key: "hunter2-short"})
+    assert str(info.value) == f"mlops-platform:{key}: must be at least 16 characters (it has 13)"
+
+
+def test_the_postgres_password_must_survive_a_database_url() -> None:
+    with pytest.raises(ConfigError) as info:
+        load(postgresPassword="p@ss/word:with-specials")
+    assert "mlops-platform:postgresPassword: may contain only letters, digits" in str(info.value)
+    assert "p@ss" not in str(info.value)
+    # Other credentials never reach a URL: any characters.
+    assert load(grafanaAdminPassword="p@ss/word:with-specials").credentials.grafana_admin_password
+
+
+def test_given_credentials_stay_out_of_reprs() -> None:
+    cfg = load(**dict.fromkeys(SECRET_KEYS, "s3cret-value-0123456789"))
+    assert cfg.credentials.postgres_password is not None
+    assert cfg.credentials.postgres_password.value == "s3cret-value-0123456789"
+    assert "s3cret" not in repr(cfg)

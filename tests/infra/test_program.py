@@ -12,10 +12,13 @@ from typing import Any
 import pytest
 
 from infra.mlops_platform import DEV_BUDGET
-from infra.render import MockedStack
+from infra.render import MockedStack, platform_program, run_program, stack_config
 from mlops_contract.names import CHAMPION_ALIAS, MLFLOW_PORT, Env
 from tests.infra.conftest import built, config_for, env_of, find, pod_specs
 
+# pulumi.runtime.rpc's markers: a special value, and the kind "secret".
+SPECIAL_SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 NAMESPACED_KINDS = {
     "Deployment", "StatefulSet", "Job", "CronJob", "Service", "ServiceAccount", "Secret", "ConfigMap",
     "PersistentVolumeClaim", "NetworkPolicy", "PodDisruptionBudget", "HorizontalPodAutoscaler", "Role",
@@ -154,6 +157,21 @@ def test_volumes_are_protected_only_in_long_lived_stacks() -> None:
         statefulset = find(stack.manifests(), "StatefulSet", "mlflow-postgres")
         policy = statefulset["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"]
         assert policy == ("Retain" if expect else "Delete")
+
+
+def test_given_credentials_replace_the_generated_ones() -> None:
+    given = {"postgresPassword": "pg-0123456789abcdef", "grafanaAdminPassword": "grafana-0123456789"}
+    stack = run_program(stack_config("dev", given), platform_program)
+    generated = {r.name for r in stack.resources if r.type == "random:index/randomPassword:RandomPassword"}
+    assert generated == {"mlflow-admin-password", "mlflow-flask-key"}
+    mlflow = stack.by_name("mlflow-secret").inputs["stringData"]
+    grafana = stack.by_name("monitoring-grafana-secret").inputs["stringData"]
+    # The engine receives them as secrets (encrypted in state), holding exactly the configured values.
+    for data in (mlflow, grafana):
+        assert data[SPECIAL_SIG_KEY] == SECRET_SIG
+    assert mlflow["value"]["postgres-password"] == given["postgresPassword"]
+    assert mlflow["value"]["admin-password"] == "placeholder-mlflow-admin-password"
+    assert grafana["value"]["admin-password"] == given["grafanaAdminPassword"]
 
 
 def test_every_resource_belongs_to_a_platform_component(stack: MockedStack) -> None:
