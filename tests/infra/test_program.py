@@ -85,6 +85,8 @@ def test_serving_waits_for_the_bootstrap_job(stack: MockedStack) -> None:
     # ...and the bootstrap Job is awaited: no TTL that would delete it behind Pulumi's back.
     job = find(stack.manifests(), "Job", "training-bootstrap")
     assert "ttlSecondsAfterFinished" not in job["spec"]
+    # A failed bootstrap is replaced (trained again) by the next `pulumi up` instead of awaited forever.
+    assert job["metadata"]["annotations"] == {"pulumi.com/replaceUnready": "true"}
 
 
 def test_retraining_cronjob_is_bounded(stack: MockedStack, mode: str) -> None:
@@ -101,7 +103,8 @@ def test_serving_is_available_through_rollouts(stack: MockedStack, mode: str) ->
     manifests = stack.manifests()
     deployment = find(manifests, "Deployment", "serving")["spec"]
     replicas = config_for(mode).serving_replicas
-    assert deployment["replicas"] == replicas
+    # The HPA owns the count: a `replicas` here would fight the HPA controller under server-side apply.
+    assert "replicas" not in deployment
     assert deployment["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     pod = deployment["template"]
     assert pod["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
@@ -117,6 +120,9 @@ def test_serving_is_available_through_rollouts(stack: MockedStack, mode: str) ->
     assert pdb["minAvailable"] == (1 if replicas > 1 else 0)
     hpa = find(manifests, "HorizontalPodAutoscaler", "serving")["spec"]
     assert hpa["minReplicas"] == replicas and hpa["maxReplicas"] == config_for(mode).serving_max_replicas
+    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "serving"}
+    # The budget still counts the HPA minimum.
+    assert stack.outputs["resourceRequests"]["serving"]["cpu"] == f"{100 * replicas}m"
 
 
 def test_every_pod_is_hardened_and_bounded(stack: MockedStack) -> None:
@@ -262,14 +268,21 @@ def test_dev_stack_fits_the_published_budget() -> None:
 
 def _running_pods(stack: MockedStack) -> list[tuple[int, dict[str, Any]]]:
     """(replicas, pod spec) of what runs at steady state plus one training run."""
+    manifests = stack.manifests()
+    # A Deployment an HPA scales has no replicas of its own: it runs at least the HPA's minimum.
+    scaled = {
+        f"{m['spec']['scaleTargetRef']['kind']}/{m['spec']['scaleTargetRef']['name']}": m["spec"][
+            "minReplicas"
+        ]
+        for m in manifests
+        if m["kind"] == "HorizontalPodAutoscaler"
+    }
     out = []
-    for where, spec in pod_specs(stack.manifests()):
+    for where, spec in pod_specs(manifests):
         if where.startswith("CronJob/"):
             continue  # the same pod as the bootstrap Job, never concurrent (Forbid)
-        replicas = next(
-            m["spec"].get("replicas", 1)
-            for m in stack.manifests()
-            if f"{m['kind']}/{m['metadata']['name']}" == where
+        replicas = scaled.get(where) or next(
+            m["spec"].get("replicas", 1) for m in manifests if f"{m['kind']}/{m['metadata']['name']}" == where
         )
         out.append((replicas, spec))
     return out
