@@ -97,7 +97,18 @@ def _provider(cfg: StackConfig, cluster: Cluster) -> k8s.Provider:
     )
 
 
-def _host_urls(cfg: StackConfig, cluster: Cluster) -> dict[str, Output[str]]:
+def _node_ip(cfg: StackConfig, cluster: Cluster) -> Output[str] | None:
+    """minikube's node IP, where its NodePorts are published; None where users reach localhost or nothing."""
+    if not (cfg.node_ports and cfg.cluster_mode is ClusterMode.MINIKUBE):
+        return None
+    return command.local.Command(
+        "minikube-ip",
+        create=f"minikube -p {cfg.cluster_name} ip",
+        opts=ResourceOptions(parent=cluster, depends_on=cluster.created),
+    ).stdout.apply(lambda out: out.strip())
+
+
+def _host_urls(cfg: StackConfig, node_ip: Output[str] | None) -> dict[str, Output[str]]:
     """Where a user on the host reaches each service."""
     services = {
         "mlflow": (MLFLOW_SERVICE_NAME, MLFLOW_PORT),
@@ -118,12 +129,8 @@ def _host_urls(cfg: StackConfig, cluster: Cluster) -> dict[str, Output[str]]:
             "prometheus": Output.from_input(f"http://localhost:{ports.prometheus}"),
         }
     # minikube: NodePorts on the profile's node IP.
-    ip = command.local.Command(
-        "minikube-ip",
-        create=f"minikube -p {cfg.cluster_name} ip",
-        opts=ResourceOptions(parent=cluster, depends_on=cluster.created),
-    ).stdout.apply(lambda out: out.strip())
-    return {key: Output.concat("http://", ip, f":{NODE_PORTS[key]}") for key in services}
+    assert node_ip is not None
+    return {key: Output.concat("http://", node_ip, f":{NODE_PORTS[key]}") for key in services}
 
 
 def _secret(value: SecretValue | None) -> Output[str] | None:
@@ -162,6 +169,7 @@ def build(cfg: StackConfig) -> Platform:
         ),
     )
     provider = _provider(cfg, cluster)
+    node_ip = _node_ip(cfg, cluster)
     k8s_opts = ResourceOptions(providers={"kubernetes": provider})
     images = Images(
         "images",
@@ -186,6 +194,7 @@ def build(cfg: StackConfig) -> Platform:
             protect_volumes=cfg.protect_volumes,
             node_port=NODE_PORTS["mlflow"] if cfg.node_ports else None,
             credentials=_mlflow_credentials(cfg),
+            node_host=node_ip,
         ),
         opts=k8s_opts,
     )
@@ -245,7 +254,7 @@ def build(cfg: StackConfig) -> Platform:
         training=training,
         serving=serving,
         monitoring=monitoring,
-        urls=_host_urls(cfg, cluster),
+        urls=_host_urls(cfg, node_ip),
         requests={**mlflow.requests, **training.requests, **serving.requests, **monitoring.requests},
     )
 

@@ -83,10 +83,16 @@ class MlflowServerArgs:
     """Expose on this NodePort (kind/minikube), None for ClusterIP only."""
     credentials: MlflowCredentials = MlflowCredentials()
     """Given credentials; the rest are generated."""
+    node_host: Input[str] | None = None
+    """Address users reach the NodePort on besides localhost (the minikube IP), allowed as a Host header."""
 
 
-def _allowed_hosts(namespace: str) -> str:
-    """Host headers the server accepts: in-cluster names (any port), localhost (port-forward, NodePort)."""
+def allowed_hosts(namespace: str, node_host: str | None = None) -> str:
+    """Host headers the server accepts: in-cluster names (any port), localhost (port-forward, NodePort).
+
+    `--allowed-hosts` replaces MLflow's defaults, so every name a client uses must be listed: a NodePort on
+    the minikube IP (`http://<ip>:30500`) gets 403 unless that IP is here.
+    """
     names = [
         MLFLOW_SERVICE_NAME,
         f"{MLFLOW_SERVICE_NAME}.{namespace}",
@@ -94,6 +100,7 @@ def _allowed_hosts(namespace: str) -> str:
         f"{MLFLOW_SERVICE_NAME}.{namespace}.svc.cluster.local",
         "localhost",
         "127.0.0.1",
+        *([node_host] if node_host else []),
     ]
     return ",".join(h for name in names for h in (name, f"{name}:*"))
 
@@ -292,7 +299,11 @@ class MlflowServer(pulumi.ComponentResource):
                                     f"--artifacts-destination={ARTIFACTS_PATH}/artifacts",
                                     "--serve-artifacts",
                                     "--app-name=basic-auth",
-                                    f"--allowed-hosts={_allowed_hosts(args.namespace_name)}",
+                                    Output.from_input(args.node_host).apply(
+                                        lambda host: (
+                                            f"--allowed-hosts={allowed_hosts(args.namespace_name, host)}"
+                                        )
+                                    ),
                                     # /metrics (behind basic auth) for Prometheus; its scratch dir is in /tmp.
                                     "--expose-prometheus=/tmp/prometheus-metrics",
                                 ],

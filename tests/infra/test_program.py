@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from infra.mlops_platform import DEV_BUDGET
-from infra.render import MockedStack, platform_program, run_program, stack_config
+from infra.render import PLACEHOLDER_NODE_IP, MockedStack, platform_program, run_program, stack_config
 from mlops_contract.names import CHAMPION_ALIAS, MLFLOW_PORT, Env
 from tests.infra.conftest import built, config_for, env_of, find, pod_specs
 
@@ -77,6 +77,23 @@ def test_serving_and_training_point_at_the_mlflow_service(stack: MockedStack, mo
         for value in env_of(container).values():
             if isinstance(value, dict):
                 assert value["secretKeyRef"]["key"] in secret["stringData"]
+
+
+def test_mlflow_accepts_the_host_names_its_clients_use(stack: MockedStack, mode: str) -> None:
+    container = find(stack.manifests(), "Deployment", "mlflow")["spec"]["template"]["spec"]["containers"][0]
+    flags = [
+        a.removeprefix("--allowed-hosts=") for a in container["args"] if a.startswith("--allowed-hosts=")
+    ]
+    hosts = set(flags[0].split(","))
+    namespace = config_for(mode).namespace
+    assert {"mlflow:*", f"mlflow.{namespace}.svc.cluster.local:*", "localhost:*"} <= hosts
+    if mode == "minikube":
+        # The list replaces MLflow's defaults: the NodePort URL on the minikube IP must be in it.
+        ip = PLACEHOLDER_NODE_IP
+        assert {ip, f"{ip}:*"} <= hosts
+        assert stack.outputs["mlflowUrl"] == f"http://{ip}:30500"
+    else:
+        assert PLACEHOLDER_NODE_IP not in flags[0]
 
 
 def test_serving_waits_for_the_bootstrap_job(stack: MockedStack) -> None:
