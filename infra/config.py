@@ -10,9 +10,12 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Protocol
 
 import pulumi
+
+from infra.schema import REPO_ROOT
 
 PROJECT = "mlops-platform"
 
@@ -194,8 +197,42 @@ class _Reader:
         return value
 
 
-def load_stack_config(source: ConfigSource, stack: str, defaults: dict[str, str]) -> StackConfig:
-    """Validate every key; the first problem raises ConfigError naming the key and what is allowed."""
+def _kube_context(r: _Reader, mode: ClusterMode) -> str | None:
+    context = r.text("kubeContext")
+    if mode is ClusterMode.EXISTING and context is None:
+        raise r.fail(
+            "kubeContext",
+            "is required with clusterMode existing: without it the provider follows whatever context "
+            "kubectl currently points at, so a `kubectl config use-context` elsewhere would retarget this "
+            "stack. List the contexts with `kubectl config get-contexts` (add `--kubeconfig FILE` for "
+            "mlops-platform:kubeconfig) and `pulumi config set kubeContext NAME`",
+        )
+    return context
+
+
+def _kubeconfig(r: _Reader, mode: ClusterMode, project_dir: Path) -> str | None:
+    """An absolute path: Pulumi runs the program in infra/ (`main: infra/`), not where Pulumi.yaml is."""
+    raw = r.text("kubeconfig")
+    if raw is None:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        path = project_dir / path
+    if mode is ClusterMode.EXISTING and not path.is_file():
+        raise r.fail(
+            "kubeconfig",
+            f"{raw!r} is not a file (relative paths start at the project directory {project_dir})",
+        )
+    return str(path)
+
+
+def load_stack_config(
+    source: ConfigSource, stack: str, defaults: dict[str, str], project_dir: Path = REPO_ROOT
+) -> StackConfig:
+    """Validate every key; the first problem raises ConfigError naming the key and what is allowed.
+
+    `project_dir` holds Pulumi.yaml; relative paths in config start there.
+    """
     r = _Reader(source, defaults)
     mode = r.choice("clusterMode", ClusterMode)
     name = r.matching("clusterName", _DNS_LABEL, "a DNS label (lowercase letters, digits, '-')")
@@ -242,8 +279,8 @@ def load_stack_config(source: ConfigSource, stack: str, defaults: dict[str, str]
         kind_node_image=r.matching(
             "kindNodeImage", _KIND_IMAGE, "a kindest/node:vX.Y.Z image (optionally @sha256)"
         ),
-        kubeconfig=r.text("kubeconfig"),
-        kube_context=r.text("kubeContext"),
+        kubeconfig=_kubeconfig(r, mode, project_dir),
+        kube_context=_kube_context(r, mode),
         namespace=namespace,
         image_registry=registry.rstrip("/") if registry else None,
         model_name=r.matching("modelName", re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), "a model name"),

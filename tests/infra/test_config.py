@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -82,15 +84,16 @@ def test_existing_cluster_needs_a_registry_unless_preview() -> None:
     with pytest.raises(
         ConfigError, match="mlops-platform:imageRegistry: is required with clusterMode existing"
     ):
-        load(clusterMode="existing")
-    assert load(clusterMode="existing", preview="true").image_registry is None
-    assert load(clusterMode="existing", imageRegistry="r.example/x/").image_registry == "r.example/x"
+        load(clusterMode="existing", kubeContext="prod")
+    assert load(clusterMode="existing", kubeContext="kind-mlops", preview="true").image_registry is None
+    given = load(clusterMode="existing", kubeContext="prod", imageRegistry="r.example/x/")
+    assert given.image_registry == "r.example/x"
 
 
 def test_node_ports_only_on_local_clusters() -> None:
     assert load().node_ports is True
     assert load(exposeOnHost="false").node_ports is False
-    assert load(clusterMode="existing", imageRegistry="r.example/x").node_ports is False
+    assert load(clusterMode="existing", kubeContext="prod", imageRegistry="r.example/x").node_ports is False
 
 
 def test_config_error_is_a_clean_pulumi_error() -> None:
@@ -144,3 +147,34 @@ def test_given_credentials_stay_out_of_reprs() -> None:
     assert cfg.credentials.postgres_password is not None
     assert cfg.credentials.postgres_password.value == "s3cret-value-0123456789"
     assert "s3cret" not in repr(cfg)
+
+
+def test_existing_cluster_needs_an_explicit_context() -> None:
+    with pytest.raises(ConfigError) as info:
+        load(clusterMode="existing", imageRegistry="r.example/x")
+    message = str(info.value)
+    assert message.startswith("mlops-platform:kubeContext: is required with clusterMode existing")
+    assert "kubectl config get-contexts" in message
+    # Clusters the stack creates name their own context.
+    assert load(clusterMode="kind").kube_context is None
+
+
+def test_a_relative_kubeconfig_starts_at_the_project_directory(tmp_path: Path) -> None:
+    (tmp_path / "clusters").mkdir()
+    (tmp_path / "clusters" / "prod.yaml").write_text("apiVersion: v1\nkind: Config\n")
+    values = {"clusterMode": "existing", "kubeContext": "prod", "imageRegistry": "r.example/x"}
+    cfg = load_stack_config(
+        {**values, "kubeconfig": "clusters/prod.yaml"}, "test", schema_defaults(), project_dir=tmp_path
+    )
+    assert cfg.kubeconfig == str(tmp_path / "clusters" / "prod.yaml")
+    with pytest.raises(ConfigError) as info:
+        load_stack_config({**values, "kubeconfig": "clusters/gone.yaml"}, "t", schema_defaults(), tmp_path)
+    assert str(info.value).startswith("mlops-platform:kubeconfig: 'clusters/gone.yaml' is not a file")
+
+
+def test_a_kubeconfig_in_home_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".kube").mkdir()
+    (tmp_path / ".kube" / "prod").write_text("apiVersion: v1\nkind: Config\n")
+    cfg = load(clusterMode="existing", kubeContext="prod", imageRegistry="r.x/y", kubeconfig="~/.kube/prod")
+    assert cfg.kubeconfig == str(tmp_path / ".kube" / "prod")

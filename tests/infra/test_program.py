@@ -7,6 +7,7 @@ them. Everything above the engine (the program, its components, config validatio
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from infra.mlops_platform import DEV_BUDGET
 from infra.render import PLACEHOLDER_NODE_IP, MockedStack, platform_program, run_program, stack_config
 from mlops_contract.names import CHAMPION_ALIAS, MLFLOW_PORT, Env
-from tests.infra.conftest import built, config_for, env_of, find, pod_specs
+from tests.infra.conftest import STACK_OVERRIDES, built, config_for, env_of, find, pod_specs
 
 # pulumi.runtime.rpc's markers: a special value, and the kind "secret".
 SPECIAL_SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -380,3 +381,13 @@ def test_readme_publishes_the_budget_the_program_declares() -> None:
     expected = {name: (r["cpu"], r["memory"]) for name, r in out["resourceRequests"].items()}
     expected["total"] = (out["resourceRequestsTotal"]["cpu"], out["resourceRequestsTotal"]["memory"])
     assert rows == expected
+
+
+def test_an_existing_cluster_is_reached_through_the_resolved_kubeconfig_and_context(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "prod.yaml"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    _, overrides = STACK_OVERRIDES["existing"]
+    stack = run_program(stack_config("prod", {**overrides, "kubeconfig": str(kubeconfig)}), platform_program)
+    provider = next(r for r in stack.resources if r.type == "pulumi:providers:kubernetes")
+    assert provider.inputs["kubeconfig"] == str(kubeconfig)
+    assert provider.inputs["context"] == "prod-cluster"
