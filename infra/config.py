@@ -197,6 +197,22 @@ class _Reader:
         return value
 
 
+def _protect_volumes(r: _Reader, mode: ClusterMode) -> bool:
+    """auto: on for existing clusters; off where `pulumi destroy` deletes the whole kind/minikube cluster."""
+    value = r.raw("protectVolumes").strip().lower()
+    if value not in {"auto", "true", "false"}:
+        raise r.fail("protectVolumes", f"{value!r} is not one of auto, true, false")
+    if r.boolean("preview"):
+        if value == "true":
+            raise r.fail(
+                "protectVolumes", "cannot be true on a preview stack: its destroy must leave nothing"
+            )
+        return False
+    if value == "auto":
+        return mode is ClusterMode.EXISTING
+    return value == "true"
+
+
 def _kube_context(r: _Reader, mode: ClusterMode) -> str | None:
     context = r.text("kubeContext")
     if mode is ClusterMode.EXISTING and context is None:
@@ -298,7 +314,7 @@ def load_stack_config(
         postgres_storage=r.matching("postgresStorage", _QUANTITY, "a storage quantity like 1Gi"),
         artifact_storage=r.matching("artifactStorage", _QUANTITY, "a storage quantity like 2Gi"),
         storage_class=r.text("storageClass"),
-        protect_volumes=r.boolean("protectVolumes"),
+        protect_volumes=_protect_volumes(r, mode),
         expose_on_host=r.boolean("exposeOnHost"),
         host_ports=ports,
         preview=r.boolean("preview"),

@@ -180,7 +180,11 @@ def build(cfg: StackConfig) -> Platform:
             cluster_ready=cluster.created,
         ),
     )
-    namespace = Namespace("namespace", NamespaceArgs(name=cfg.namespace, stack=cfg.stack), opts=k8s_opts)
+    namespace = Namespace(
+        "namespace",
+        NamespaceArgs(name=cfg.namespace, stack=cfg.stack, retain_on_delete=cfg.protect_volumes),
+        opts=k8s_opts,
+    )
     mlflow = MlflowServer(
         "mlflow",
         MlflowServerArgs(

@@ -78,7 +78,7 @@ class MlflowServerArgs:
     storage_class: str | None
     """StorageClass, None for the cluster default."""
     protect_volumes: bool
-    """Protect the PVCs (long-lived stacks)."""
+    """Keep the PVCs (and data) when the stack is destroyed (long-lived stacks)."""
     node_port: int | None
     """Expose on this NodePort (kind/minikube), None for ClusterIP only."""
     credentials: MlflowCredentials = MlflowCredentials()
@@ -145,9 +145,9 @@ class MlflowServer(pulumi.ComponentResource):
         def credential(var: str, key: str) -> k8s.core.v1.EnvVarArgs:
             return secret_env(var, self.credentials_secret, key)
 
-        volume_protection = ResourceOptions(
-            protect=args.protect_volumes, retain_on_delete=args.protect_volumes
-        )
+        # Kept on `pulumi destroy`, never `protect`ed: a protected resource makes destroy fail instead. The
+        # Namespace is retained too (NamespaceArgs), else its deletion would cascade to the kept claims.
+        volume_protection = ResourceOptions(retain_on_delete=args.protect_volumes)
 
         # PostgreSQL: one replica, data on a PVC from the StatefulSet's claim template.
         pg_labels = labels(args.stack, POSTGRES_APP, "database")
@@ -229,7 +229,9 @@ class MlflowServer(pulumi.ComponentResource):
                     )
                 ],
             ),
-            opts=child(volume_protection),
+            # The claim is the controller's, not Pulumi's: the retention policy above keeps it when the
+            # StatefulSet goes, and a new StatefulSet of the same name picks it up again.
+            opts=child(),
         )
 
         # MLflow: artifacts on their own PVC (ReadWriteOnce, hence one replica and Recreate).

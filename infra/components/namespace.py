@@ -41,6 +41,8 @@ class NamespaceArgs:
     """Namespace name (a DNS label)."""
     stack: str
     """Stack name, for the stack label."""
+    retain_on_delete: bool = False
+    """Keep the namespace on `pulumi destroy` (protectVolumes): deleting it would delete the kept volumes."""
 
 
 def _peer(app: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
@@ -88,7 +90,7 @@ class Namespace(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=args.name, labels={**labels(args.stack, "namespace", "namespace"), **pss}
             ),
-            opts=ResourceOptions(parent=self),
+            opts=ResourceOptions(parent=self, retain_on_delete=args.retain_on_delete),
         )
         # Carries the dependency on the Namespace, so everything placed in it waits for it.
         self.name = pulumi.Output.all(ns.id, args.name).apply(lambda parts: str(parts[1]))

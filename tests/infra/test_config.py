@@ -21,7 +21,8 @@ def test_defaults_come_from_the_pulumi_yaml_schema() -> None:
     assert cfg.cluster_mode is ClusterMode(schema["clusterMode"]["default"])
     assert cfg.serving_replicas == schema["servingReplicas"]["default"] == 2
     assert cfg.namespace == schema["namespace"]["default"]
-    assert cfg.protect_volumes is schema["protectVolumes"]["default"]
+    assert schema["protectVolumes"]["default"] == "auto"
+    assert cfg.protect_volumes is False  # auto on kind
     assert cfg.kubernetes_version == "1.33"
 
 
@@ -63,7 +64,7 @@ def test_pulumi_project_runs_infra_with_uv() -> None:
         ("retrainSchedule", "every day", "mlops-platform:retrainSchedule: 'every day' is not a 5-field cron"),
         ("promotionFloor", "1.5", "mlops-platform:promotionFloor: '1.5' must be between 0.0 and 1.0"),
         ("promotionMargin", "lots", "mlops-platform:promotionMargin: 'lots' is not a number"),
-        ("protectVolumes", "yes", "mlops-platform:protectVolumes: 'yes' is not a boolean (true or false)"),
+        ("protectVolumes", "yes", "mlops-platform:protectVolumes: 'yes' is not one of auto, true, false"),
         ("trainingDataset", "mnist", "mlops-platform:trainingDataset: 'mnist' is not one of breast_cancer"),
         ("kindNodeImage", "kindest/node:latest", "mlops-platform:kindNodeImage: 'kindest/node:latest' is not"),
         ("postgresStorage", "1GB", "mlops-platform:postgresStorage: '1GB' is not a storage quantity"),
@@ -178,3 +179,26 @@ def test_a_kubeconfig_in_home_is_expanded(tmp_path: Path, monkeypatch: pytest.Mo
     (tmp_path / ".kube" / "prod").write_text("apiVersion: v1\nkind: Config\n")
     cfg = load(clusterMode="existing", kubeContext="prod", imageRegistry="r.x/y", kubeconfig="~/.kube/prod")
     assert cfg.kubeconfig == str(tmp_path / ".kube" / "prod")
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({}, False),
+        ({"clusterMode": "minikube"}, False),
+        ({"clusterMode": "existing", "kubeContext": "prod", "imageRegistry": "r.x/y"}, True),
+        ({"clusterMode": "existing", "kubeContext": "prod", "imageRegistry": "r.x/y", "protectVolumes": "false"}, False),
+        ({"protectVolumes": "true"}, True),
+        ({"protectVolumes": "TRUE"}, True),
+        ({"clusterMode": "existing", "kubeContext": "kind-mlops", "preview": "true"}, False),
+    ],
+)  # fmt: skip
+def test_protect_volumes_auto_keeps_data_only_on_existing_clusters(
+    values: dict[str, str], expected: bool
+) -> None:
+    assert load(**values).protect_volumes is expected
+
+
+def test_a_preview_never_keeps_its_volumes() -> None:
+    with pytest.raises(ConfigError, match="mlops-platform:protectVolumes: cannot be true on a preview stack"):
+        load(clusterMode="existing", kubeContext="kind-mlops", preview="true", protectVolumes="true")

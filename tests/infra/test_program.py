@@ -167,35 +167,26 @@ def test_every_pod_is_hardened_and_bounded(stack: MockedStack) -> None:
                 assert "PASSWORD" not in var["name"] or "valueFrom" in var, f"{where}: {var['name']}"
 
 
-def test_volumes_are_protected_only_in_long_lived_stacks() -> None:
-    stateful = {"kubernetes:apps/v1:StatefulSet", "kubernetes:core/v1:PersistentVolumeClaim"}
-    for mode, expect in (("kind", False), ("existing", True), ("preview", False), ("minikube", True)):
+def test_volumes_and_their_namespace_outlive_destroy_only_in_long_lived_stacks() -> None:
+    kept = {"kubernetes:core/v1:PersistentVolumeClaim", "kubernetes:core/v1:Namespace"}
+    for mode, expect in (("kind", False), ("existing", True), ("preview", False), ("minikube", False)):
         stack = built(mode)
         assert config_for(mode).protect_volumes is expect
-        for resource in stack.resources:
-            if resource.type in stateful:
-                assert resource.protect is expect, (mode, resource.name)
-                assert resource.retain_on_delete is expect, (mode, resource.name)
-            else:
-                assert resource.protect is False, (mode, resource.name)
+        retained = {r.type for r in stack.resources if r.retain_on_delete}
+        assert retained == (kept if expect else set()), mode
+        # Never `protect`: it would make `pulumi destroy` fail rather than keep the data.
+        assert not [r.name for r in stack.resources if r.protect], mode
         statefulset = find(stack.manifests(), "StatefulSet", "mlflow-postgres")
         policy = statefulset["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"]
         assert policy == ("Retain" if expect else "Delete")
 
 
-def test_given_credentials_replace_the_generated_ones() -> None:
-    given = {"postgresPassword": "pg-0123456789abcdef", "grafanaAdminPassword": "grafana-0123456789"}
-    stack = run_program(stack_config("dev", given), platform_program)
-    generated = {r.name for r in stack.resources if r.type == "random:index/randomPassword:RandomPassword"}
-    assert generated == {"mlflow-admin-password", "mlflow-flask-key"}
-    mlflow = stack.by_name("mlflow-secret").inputs["stringData"]
-    grafana = stack.by_name("monitoring-grafana-secret").inputs["stringData"]
-    # The engine receives them as secrets (encrypted in state), holding exactly the configured values.
-    for data in (mlflow, grafana):
-        assert data[SPECIAL_SIG_KEY] == SECRET_SIG
-    assert mlflow["value"]["postgres-password"] == given["postgresPassword"]
-    assert mlflow["value"]["admin-password"] == "placeholder-mlflow-admin-password"
-    assert grafana["value"]["admin-password"] == given["grafanaAdminPassword"]
+def test_explicit_volume_protection_overrides_auto() -> None:
+    stack = run_program(stack_config("dev", {"protectVolumes": "true"}), platform_program)
+    assert {r.name for r in stack.resources if r.retain_on_delete} == {
+        "namespace-namespace",
+        "mlflow-artifacts",
+    }
 
 
 def test_every_resource_belongs_to_a_platform_component(stack: MockedStack) -> None:
