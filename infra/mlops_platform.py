@@ -7,6 +7,7 @@ standard-library module.)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pulumi
 import pulumi_command as command
@@ -133,6 +134,11 @@ def _host_urls(cfg: StackConfig, node_ip: Output[str] | None) -> dict[str, Outpu
     return {key: Output.concat("http://", node_ip, f":{NODE_PORTS[key]}") for key in services}
 
 
+def _utc_stamp(moment: datetime | None) -> str | None:
+    """ISO-8601 UTC with a Z, to the second (as the preview tool writes expiresAt)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else None
+
+
 def _secret(value: SecretValue | None) -> Output[str] | None:
     return value.output() if value is not None else None
 
@@ -182,7 +188,13 @@ def build(cfg: StackConfig) -> Platform:
     )
     namespace = Namespace(
         "namespace",
-        NamespaceArgs(name=cfg.namespace, stack=cfg.stack, retain_on_delete=cfg.protect_volumes),
+        NamespaceArgs(
+            name=cfg.namespace,
+            stack=cfg.stack,
+            retain_on_delete=cfg.protect_volumes,
+            preview=cfg.preview,
+            expires_at=_utc_stamp(cfg.expires_at),
+        ),
         opts=k8s_opts,
     )
     mlflow = MlflowServer(

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from infra.schema import schema_defaults
 from previews.backend import BackendError, backend_from_env
@@ -26,7 +27,16 @@ from previews.leftovers import (
     find_leftovers,
     wait_for_cleanup,
 )
-from previews.naming import STACK_PREFIX, NamingError, PreviewName, from_stack, is_preview_stack, preview_name
+from previews.naming import (
+    NAMESPACE_PREFIX,
+    STACK_PREFIX,
+    NamingError,
+    PreviewName,
+    from_stack,
+    is_preview_stack,
+    preview_name,
+)
+from previews.orphans import delete_namespace, preview_namespaces, select_orphans
 from previews.preview_config import PreviewTarget, key, preview_config
 from previews.workspace import AutomationWorkspace, StackInfo, Workspace, WorkspaceError
 
@@ -260,7 +270,10 @@ def cmd_list(args: argparse.Namespace, deps: Deps) -> int:  # noqa: ARG001 - eve
 
 
 def cmd_gc(args: argparse.Namespace, deps: Deps) -> int:
-    """Destroy every preview past its expiresAt; stacks without one are reported, never destroyed."""
+    """Destroy every preview past its expiresAt, then expired preview namespaces no stack owns.
+
+    Stacks and namespaces without a valid expiry are reported, never destroyed.
+    """
     progress = Progress(deps.clock)
     now = deps.now()
     workspace = deps.open_workspace()
@@ -276,12 +289,11 @@ def cmd_gc(args: argparse.Namespace, deps: Deps) -> int:
     )
     for name in plan.unknown:
         progress.step(f"skipping {name}: no valid expiresAt (or preview=true); destroy it by hand if unused")
-    if args.dry_run:
-        for name in plan.expired:
-            progress.step(f"would destroy {name}")
-        return EXIT_OK
     failed = []
     for stack in plan.expired:
+        if args.dry_run:
+            progress.step(f"would destroy {stack}")
+            continue
         info = stacks[stack]
         context = info.config.get(key("kubeContext")) or _default_context(args.cluster_name)
         code = destroy_preview(
@@ -289,11 +301,60 @@ def cmd_gc(args: argparse.Namespace, deps: Deps) -> int:
         )
         if code != EXIT_OK:
             failed.append(stack)
+    context = args.context or _default_context(args.cluster_name)
+    failed.extend(collect_orphans(set(stacks), context, now, args, deps, progress))
     if failed:
         _error(f"gc: {len(failed)} preview(s) not cleanly destroyed: {', '.join(failed)}")
         return EXIT_FAILED
-    progress.step(f"gc done: destroyed {len(plan.expired)}")
+    if not args.dry_run:
+        progress.step(f"gc done: destroyed {len(plan.expired)}")
     return EXIT_OK
+
+
+def collect_orphans(
+    stacks: set[str], context: str, now: datetime, args: argparse.Namespace, deps: Deps, progress: Progress
+) -> list[str]:
+    """Delete expired preview namespaces that no stack owns; returns the namespaces not cleanly removed."""
+    progress.step(f"looking for preview namespaces without a stack on context {context}")
+    try:
+        api = deps.kube_api(context)
+        namespaces = preview_namespaces(api)
+    except LeftoverCheckError as err:
+        _error(f"gc: could not look for orphaned preview namespaces: {err}")
+        return [f"(orphans on {context})"]
+    plan = select_orphans(namespaces, stacks, now)
+    owners = {ns.name: ns.stack for ns in namespaces}
+    progress.step(
+        f"orphaned preview namespaces: {len(plan.expired)} expired, {len(plan.alive)} not yet expired, "
+        f"{len(plan.unknown)} without a valid expiry"
+    )
+    for namespace in (*plan.alive, *plan.unknown):
+        progress.step(f"keeping orphaned namespace {namespace} (stack {owners[namespace]}): not expired")
+    failed = []
+    for namespace in plan.expired:
+        if args.dry_run:
+            progress.step(f"would delete orphaned namespace {namespace} (stack {owners[namespace]} is gone)")
+            continue
+        stack = owners[namespace] or STACK_PREFIX + namespace.removeprefix(NAMESPACE_PREFIX)
+        progress.step(f"deleting orphaned namespace {namespace} (stack {stack} is gone, expired)")
+        try:
+            delete_namespace(api, namespace)
+            left = wait_for_cleanup(
+                partial(find_leftovers, api, stack, namespace),
+                timeout=args.wait_leftovers,
+                sleep=deps.sleep,
+                clock=deps.clock,
+            )
+        except LeftoverCheckError as err:
+            _error(f"gc: {err}")
+            failed.append(namespace)
+            continue
+        if left:
+            _report_leftovers(left, PreviewName(namespace.removeprefix(NAMESPACE_PREFIX)), context)
+            failed.append(namespace)
+        else:
+            progress.step(f"deleted orphaned namespace {namespace}: nothing left in the cluster")
+    return failed
 
 
 # --- parser and entry point --------------------------------------------------------------------------------
@@ -341,9 +402,15 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="list previews with age and expiry")
     listing.set_defaults(handler=cmd_list)
 
-    gc = commands.add_parser("gc", help="destroy every expired preview")
+    gc = commands.add_parser(
+        "gc", help="destroy every expired preview, and delete expired preview namespaces whose stack is gone"
+    )
     gc.add_argument("--dry-run", action="store_true", help="only print what would be destroyed")
     gc.add_argument("--cluster-name", default=cluster_name, help=argparse.SUPPRESS)
+    gc.add_argument(
+        "--context",
+        help="where to look for preview namespaces whose stack is gone (default kind-<cluster-name>)",
+    )
     _wait_option(gc)
     gc.set_defaults(handler=cmd_gc)
     return parser

@@ -189,6 +189,17 @@ def test_explicit_volume_protection_overrides_auto() -> None:
     }
 
 
+def test_a_preview_namespace_carries_its_expiry(stack: MockedStack, mode: str) -> None:
+    """So `python -m previews gc` can find it even when its stack is gone."""
+    metadata = find(stack.manifests(), "Namespace", config_for(mode).namespace)["metadata"]
+    if mode == "preview":
+        assert metadata["labels"]["mlops.platform/preview"] == "true"
+        assert metadata["annotations"] == {"mlops.platform/expires-at": "2030-01-31T18:00:00Z"}
+    else:
+        assert "mlops.platform/preview" not in metadata["labels"]
+        assert "annotations" not in metadata
+
+
 def test_every_resource_belongs_to_a_platform_component(stack: MockedStack) -> None:
     components = {r.name: r for r in stack.resources if r.type.startswith("mlops:index:")}
     assert {r.type for r in components.values()} == {
