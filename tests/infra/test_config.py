@@ -202,3 +202,23 @@ def test_protect_volumes_auto_keeps_data_only_on_existing_clusters(
 def test_a_preview_never_keeps_its_volumes() -> None:
     with pytest.raises(ConfigError, match="mlops-platform:protectVolumes: cannot be true on a preview stack"):
         load(clusterMode="existing", kubeContext="kind-mlops", preview="true", protectVolumes="true")
+
+
+def test_stack_files_of_tool_made_stacks_are_ignored_and_dev_is_not() -> None:
+    """Preview and e2e stacks write Pulumi.<stack>.yaml (with their own salt) into the repo while they live."""
+    import subprocess
+
+    names = [
+        "Pulumi.preview-pr-1.yaml",
+        "Pulumi.e2e-20300101-000000.yaml",
+        "Pulumi.dev.yaml",
+        "Pulumi.prod.yaml",
+    ]
+    result = subprocess.run(
+        ["git", "check-ignore", "--no-index", *names],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.stdout.split() == names[:2]
