@@ -106,7 +106,15 @@ def serving_python() -> Path:
     shutil.rmtree(VENVS, ignore_errors=True)  # older lock files' environments
     requirements = VENVS / "serving-requirements.txt"
     VENVS.mkdir(parents=True)
-    export = ["export", "--frozen", "--no-dev", "--extra", "serving", "--no-emit-project", "--no-hashes"]
+    export = [
+        "export",
+        "--frozen",
+        "--no-default-groups",
+        "--extra",
+        "serving",
+        "--no-emit-project",
+        "--no-hashes",
+    ]
     subprocess.run([uv, *export, "-o", str(requirements)], cwd=ROOT, check=True, capture_output=True)
     subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
     # Bytecode compiled up front, as `pip install` does in the image: no first-start compile to measure.

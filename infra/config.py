@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Protocol
 
 import pulumi
+
+from infra.schema import REPO_ROOT
 
 PROJECT = "mlops-platform"
 
@@ -34,6 +37,9 @@ PREBUILT_IMAGE_KEYS = {
     "mlflowImage": "mlops-mlflow",
     "retrainTriggerImage": "mlops-retrain-trigger",
 }
+# The PostgreSQL password is spliced into MLflow's backend-store URI: only URL-unreserved characters survive.
+_URL_SAFE = re.compile(r"^[A-Za-z0-9._~-]+$")
+MIN_SECRET_LENGTH = 16
 
 
 class ConfigError(pulumi.RunError):
@@ -52,6 +58,27 @@ class ConfigSource(Protocol):
     """The part of pulumi.Config StackConfig reads (so tests and tools can pass plain values)."""
 
     def get(self, key: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class SecretValue:
+    """A credential from stack config; its value stays out of reprs, logs and error messages."""
+
+    value: str = field(repr=False)
+
+    def output(self) -> pulumi.Output[str]:
+        """The value as a Pulumi secret, so the engine encrypts it wherever it lands in state."""
+        return pulumi.Output.secret(self.value)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Credentials a stack brings (`pulumi config set --secret`); None: pulumi-random generates one."""
+
+    postgres_password: SecretValue | None
+    mlflow_admin_password: SecretValue | None
+    mlflow_flask_secret_key: SecretValue | None
+    grafana_admin_password: SecretValue | None
 
 
 @dataclass(frozen=True)
@@ -96,6 +123,7 @@ class StackConfig:
     """Build platform (os/arch[/variant]); None builds for the host's architecture."""
     prebuilt_images: Mapping[str, str] | None
     """Image name -> digest reference built elsewhere (CI); None builds the images in the program."""
+    credentials: Credentials
 
     @property
     def kubernetes_version(self) -> str:
@@ -165,6 +193,21 @@ class _Reader:
         value = self.raw(key).strip()
         return value or None
 
+    def secret(self, key: str, pattern: re.Pattern[str] | None = None, what: str = "") -> SecretValue | None:
+        """An optional credential. Errors describe the value, never echo it.
+
+        Read like `pulumi.Config.get_secret` would (the plain value, wrapped again by SecretValue.output):
+        the length must be checked before any Output exists.
+        """
+        value = self.raw(key)
+        if not value:
+            return None
+        if len(value) < MIN_SECRET_LENGTH:
+            raise self.fail(key, f"must be at least {MIN_SECRET_LENGTH} characters (it has {len(value)})")
+        if pattern is not None and not pattern.match(value):
+            raise self.fail(key, f"may contain only {what}")
+        return SecretValue(value)
+
     def matching(self, key: str, pattern: re.Pattern[str], what: str) -> str:
         value = self.raw(key).strip()
         if not pattern.match(value):
@@ -172,8 +215,58 @@ class _Reader:
         return value
 
 
-def load_stack_config(source: ConfigSource, stack: str, defaults: dict[str, str]) -> StackConfig:
-    """Validate every key; the first problem raises ConfigError naming the key and what is allowed."""
+def _protect_volumes(r: _Reader, mode: ClusterMode) -> bool:
+    """auto: on for existing clusters; off where `pulumi destroy` deletes the whole kind/minikube cluster."""
+    value = r.raw("protectVolumes").strip().lower()
+    if value not in {"auto", "true", "false"}:
+        raise r.fail("protectVolumes", f"{value!r} is not one of auto, true, false")
+    if r.boolean("preview"):
+        if value == "true":
+            raise r.fail(
+                "protectVolumes", "cannot be true on a preview stack: its destroy must leave nothing"
+            )
+        return False
+    if value == "auto":
+        return mode is ClusterMode.EXISTING
+    return value == "true"
+
+
+def _kube_context(r: _Reader, mode: ClusterMode) -> str | None:
+    context = r.text("kubeContext")
+    if mode is ClusterMode.EXISTING and context is None:
+        raise r.fail(
+            "kubeContext",
+            "is required with clusterMode existing: without it the provider follows whatever context "
+            "kubectl currently points at, so a `kubectl config use-context` elsewhere would retarget this "
+            "stack. List the contexts with `kubectl config get-contexts` (add `--kubeconfig FILE` for "
+            "mlops-platform:kubeconfig) and `pulumi config set kubeContext NAME`",
+        )
+    return context
+
+
+def _kubeconfig(r: _Reader, mode: ClusterMode, project_dir: Path) -> str | None:
+    """An absolute path: Pulumi runs the program in infra/ (`main: infra/`), not where Pulumi.yaml is."""
+    raw = r.text("kubeconfig")
+    if raw is None:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        path = project_dir / path
+    if mode is ClusterMode.EXISTING and not path.is_file():
+        raise r.fail(
+            "kubeconfig",
+            f"{raw!r} is not a file (relative paths start at the project directory {project_dir})",
+        )
+    return str(path)
+
+
+def load_stack_config(
+    source: ConfigSource, stack: str, defaults: dict[str, str], project_dir: Path = REPO_ROOT
+) -> StackConfig:
+    """Validate every key; the first problem raises ConfigError naming the key and what is allowed.
+
+    `project_dir` holds Pulumi.yaml; relative paths in config start there.
+    """
     r = _Reader(source, defaults)
     mode = r.choice("clusterMode", ClusterMode)
     name = r.matching("clusterName", _DNS_LABEL, "a DNS label (lowercase letters, digits, '-')")
@@ -222,8 +315,8 @@ def load_stack_config(source: ConfigSource, stack: str, defaults: dict[str, str]
         kind_node_image=r.matching(
             "kindNodeImage", _KIND_IMAGE, "a kindest/node:vX.Y.Z image (optionally @sha256)"
         ),
-        kubeconfig=r.text("kubeconfig"),
-        kube_context=r.text("kubeContext"),
+        kubeconfig=_kubeconfig(r, mode, project_dir),
+        kube_context=_kube_context(r, mode),
         namespace=namespace,
         image_registry=registry.rstrip("/") if registry else None,
         model_name=r.matching("modelName", re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), "a model name"),
@@ -241,13 +334,25 @@ def load_stack_config(source: ConfigSource, stack: str, defaults: dict[str, str]
         postgres_storage=r.matching("postgresStorage", _QUANTITY, "a storage quantity like 1Gi"),
         artifact_storage=r.matching("artifactStorage", _QUANTITY, "a storage quantity like 2Gi"),
         storage_class=r.text("storageClass"),
-        protect_volumes=r.boolean("protectVolumes"),
+        protect_volumes=_protect_volumes(r, mode),
         expose_on_host=r.boolean("exposeOnHost"),
         host_ports=ports,
         preview=r.boolean("preview"),
         expires_at=expires_at,
         image_platform=_image_platform(r),
         prebuilt_images=prebuilt,
+        credentials=_credentials(r),
+    )
+
+
+def _credentials(r: _Reader) -> Credentials:
+    return Credentials(
+        postgres_password=r.secret(
+            "postgresPassword", _URL_SAFE, "letters, digits and . _ ~ - (it is part of a database URL)"
+        ),
+        mlflow_admin_password=r.secret("mlflowAdminPassword"),
+        mlflow_flask_secret_key=r.secret("mlflowFlaskSecretKey"),
+        grafana_admin_password=r.secret("grafanaAdminPassword"),
     )
 
 

@@ -7,6 +7,7 @@ standard-library module.)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pulumi
 import pulumi_command as command
@@ -15,7 +16,7 @@ from pulumi import Output, ResourceOptions
 
 from infra.components.cluster import NODE_PORTS, Cluster, ClusterArgs, Runner, cluster_exists, run_local
 from infra.components.images import Delivery, Images, ImagesArgs
-from infra.components.mlflow_server import MlflowServer, MlflowServerArgs
+from infra.components.mlflow_server import MlflowCredentials, MlflowServer, MlflowServerArgs
 from infra.components.monitoring import Monitoring, MonitoringArgs
 from infra.components.namespace import (
     GRAFANA_APP,
@@ -30,7 +31,7 @@ from infra.components.service import cluster_url
 from infra.components.serving import Serving, ServingArgs
 from infra.components.training_jobs import TrainingJobs, TrainingJobsArgs
 from infra.components.workloads import MlflowClientArgs
-from infra.config import ClusterMode, StackConfig
+from infra.config import ClusterMode, SecretValue, StackConfig
 from mlops_contract.names import MLFLOW_PORT, MLFLOW_SERVICE_NAME, SERVING_PORT, SERVING_SERVICE_NAME
 
 # Published in the README; tests hold the dev stack to it.
@@ -101,7 +102,20 @@ def _provider(cfg: StackConfig, cluster: Cluster) -> k8s.Provider:
     )
 
 
-def _host_urls(cfg: StackConfig, cluster: Cluster) -> dict[str, Output[str]]:
+def _node_ip(cfg: StackConfig, cluster: Cluster) -> Output[str] | None:
+    """minikube's node IP, where its NodePorts are published; None where users reach localhost or nothing."""
+    if not (cfg.node_ports and cfg.cluster_mode is ClusterMode.MINIKUBE):
+        return None
+    return command.local.Command(
+        "minikube-ip",
+        create=f"minikube -p {cfg.cluster_name} ip",
+        # A recreated profile may get another IP.
+        triggers=[cluster.identity] if cluster.identity is not None else None,
+        opts=ResourceOptions(parent=cluster, depends_on=cluster.created),
+    ).stdout.apply(lambda out: out.strip())
+
+
+def _host_urls(cfg: StackConfig, node_ip: Output[str] | None) -> dict[str, Output[str]]:
     """Where a user on the host reaches each service."""
     services = {
         "mlflow": (MLFLOW_SERVICE_NAME, MLFLOW_PORT),
@@ -122,14 +136,26 @@ def _host_urls(cfg: StackConfig, cluster: Cluster) -> dict[str, Output[str]]:
             "prometheus": Output.from_input(f"http://localhost:{ports.prometheus}"),
         }
     # minikube: NodePorts on the profile's node IP.
-    ip = command.local.Command(
-        "minikube-ip",
-        create=f"minikube -p {cfg.cluster_name} ip",
-        # A recreated profile may get another IP.
-        triggers=[cluster.identity] if cluster.identity is not None else None,
-        opts=ResourceOptions(parent=cluster, depends_on=cluster.created),
-    ).stdout.apply(lambda out: out.strip())
-    return {key: Output.concat("http://", ip, f":{NODE_PORTS[key]}") for key in services}
+    assert node_ip is not None
+    return {key: Output.concat("http://", node_ip, f":{NODE_PORTS[key]}") for key in services}
+
+
+def _utc_stamp(moment: datetime | None) -> str | None:
+    """ISO-8601 UTC with a Z, to the second (as the preview tool writes expiresAt)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else None
+
+
+def _secret(value: SecretValue | None) -> Output[str] | None:
+    return value.output() if value is not None else None
+
+
+def _mlflow_credentials(cfg: StackConfig) -> MlflowCredentials:
+    given = cfg.credentials
+    return MlflowCredentials(
+        postgres_password=_secret(given.postgres_password),
+        admin_password=_secret(given.mlflow_admin_password),
+        flask_secret_key=_secret(given.mlflow_flask_secret_key),
+    )
 
 
 def _delivery(cfg: StackConfig) -> Delivery:
@@ -164,6 +190,7 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
         ),
     )
     provider = _provider(cfg, cluster)
+    node_ip = _node_ip(cfg, cluster)
     k8s_opts = ResourceOptions(providers={"kubernetes": provider})
     images = Images(
         "images",
@@ -177,7 +204,17 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             prebuilt=cfg.prebuilt_images,
         ),
     )
-    namespace = Namespace("namespace", NamespaceArgs(name=cfg.namespace, stack=cfg.stack), opts=k8s_opts)
+    namespace = Namespace(
+        "namespace",
+        NamespaceArgs(
+            name=cfg.namespace,
+            stack=cfg.stack,
+            retain_on_delete=cfg.protect_volumes,
+            preview=cfg.preview,
+            expires_at=_utc_stamp(cfg.expires_at),
+        ),
+        opts=k8s_opts,
+    )
     mlflow = MlflowServer(
         "mlflow",
         MlflowServerArgs(
@@ -190,6 +227,8 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             storage_class=cfg.storage_class,
             protect_volumes=cfg.protect_volumes,
             node_port=NODE_PORTS["mlflow"] if cfg.node_ports else None,
+            credentials=_mlflow_credentials(cfg),
+            node_host=node_ip,
         ),
         opts=k8s_opts,
     )
@@ -236,6 +275,7 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             retrain_cronjob=training.cronjob_name,
             grafana_node_port=NODE_PORTS["grafana"] if cfg.node_ports else None,
             prometheus_node_port=NODE_PORTS["prometheus"] if cfg.node_ports else None,
+            grafana_admin_password=_secret(cfg.credentials.grafana_admin_password),
         ),
         opts=ResourceOptions.merge(k8s_opts, ResourceOptions(depends_on=[mlflow])),
     )
@@ -248,7 +288,7 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
         training=training,
         serving=serving,
         monitoring=monitoring,
-        urls=_host_urls(cfg, cluster),
+        urls=_host_urls(cfg, node_ip),
         requests={**mlflow.requests, **training.requests, **serving.requests, **monitoring.requests},
     )
 

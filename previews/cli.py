@@ -12,12 +12,22 @@ import re
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 from infra.schema import schema_defaults
 from previews.expiry import ExpiryError, expires_at, humanize, parse_expires_at, parse_ttl, select_expired
-from previews.naming import STACK_PREFIX, NamingError, PreviewName, from_stack, is_preview_stack, preview_name
+from previews.naming import (
+    NAMESPACE_PREFIX,
+    STACK_PREFIX,
+    NamingError,
+    PreviewName,
+    from_stack,
+    is_preview_stack,
+    preview_name,
+)
+from previews.orphans import delete_namespace, preview_namespaces, select_orphans
 from previews.preview_config import PreviewTarget, key, preview_config
 from stacks.backend import BackendError, backend_from_env
 from stacks.leftovers import (
@@ -54,6 +64,8 @@ class Deps:
     """Monotonic seconds (elapsed-time progress and waits)."""
     sleep: Callable[[float], None] = time.sleep
     """Pause between leftover checks."""
+    environ: Mapping[str, str] = field(default_factory=dict)
+    """Where `--secret KEY=VAR` values come from."""
 
 
 class Progress:
@@ -93,12 +105,17 @@ def cmd_create(args: argparse.Namespace, deps: Deps) -> int:
         cluster_name=args.cluster_name, kube_context=args.context or _default_context(args.cluster_name)
     )
     stamp = expires_at(deps.now(), ttl)
+    config = preview_config(name, target, stamp)
+    extra = extra_config(args.set, config)
+    secrets = secret_config(args.secret, config, deps.environ)
     progress = Progress(deps.clock)
     workspace = deps.open_workspace()
     progress.step(f"stack {name.stack}: namespace {name.namespace} on context {target.kube_context}")
     try:
         workspace.select_or_create(name.stack)
-        workspace.set_config(name.stack, preview_config(name, target, stamp))
+        workspace.set_config(name.stack, {**config, **extra})
+        if secrets:
+            workspace.set_secret_config(name.stack, secrets)
         progress.step(f"pulumi up {name.stack} (expires {stamp})")
         workspace.up(name.stack, _echo)
     except WorkspaceError as err:
@@ -110,6 +127,47 @@ def cmd_create(args: argparse.Namespace, deps: Deps) -> int:
         f"`kubectl --context {target.kube_context} -n {name.namespace} port-forward svc/serving 8000`"
     )
     return EXIT_OK
+
+
+class ExtraConfigError(ValueError):
+    """A --set/--secret option names no config key, a key the tool sets itself, or an unset variable."""
+
+
+def _extra_key(name: str, tool_keys: Mapping[str, str]) -> str:
+    if name not in schema_defaults():
+        raise ExtraConfigError(f"{name}: not a config key of Pulumi.yaml (see `config:` there)")
+    if key(name) in tool_keys:
+        raise ExtraConfigError(f"{name}: set by the preview tool itself; it cannot be overridden")
+    return key(name)
+
+
+def _pairs(options: list[str], what: str) -> list[tuple[str, str]]:
+    pairs = []
+    for option in options:
+        name, sep, value = option.partition("=")
+        if not sep or not name:
+            raise ExtraConfigError(
+                f"{what} {option!r}: expected KEY={'VAR' if what == '--secret' else 'VALUE'}"
+            )
+        pairs.append((name, value))
+    return pairs
+
+
+def extra_config(options: list[str], tool_keys: Mapping[str, str]) -> dict[str, str]:
+    """--set KEY=VALUE: further plain config (e.g. prebuilt images by digest), fully qualified."""
+    return {_extra_key(name, tool_keys): value for name, value in _pairs(options, "--set")}
+
+
+def secret_config(
+    options: list[str], tool_keys: Mapping[str, str], environ: Mapping[str, str]
+) -> dict[str, str]:
+    """--secret KEY=VAR: a secret config value taken from environment variable VAR (never argv)."""
+    values = {}
+    for name, var in _pairs(options, "--secret"):
+        if not environ.get(var):
+            raise ExtraConfigError(f"--secret {name}={var}: environment variable {var} is not set (or empty)")
+        values[_extra_key(name, tool_keys)] = environ[var]
+    return values
 
 
 # --- destroy -----------------------------------------------------------------------------------------------
@@ -260,7 +318,10 @@ def cmd_list(args: argparse.Namespace, deps: Deps) -> int:  # noqa: ARG001 - eve
 
 
 def cmd_gc(args: argparse.Namespace, deps: Deps) -> int:
-    """Destroy every preview past its expiresAt; stacks without one are reported, never destroyed."""
+    """Destroy every preview past its expiresAt, then expired preview namespaces no stack owns.
+
+    Stacks and namespaces without a valid expiry are reported, never destroyed.
+    """
     progress = Progress(deps.clock)
     now = deps.now()
     workspace = deps.open_workspace()
@@ -276,12 +337,11 @@ def cmd_gc(args: argparse.Namespace, deps: Deps) -> int:
     )
     for name in plan.unknown:
         progress.step(f"skipping {name}: no valid expiresAt (or preview=true); destroy it by hand if unused")
-    if args.dry_run:
-        for name in plan.expired:
-            progress.step(f"would destroy {name}")
-        return EXIT_OK
     failed = []
     for stack in plan.expired:
+        if args.dry_run:
+            progress.step(f"would destroy {stack}")
+            continue
         info = stacks[stack]
         context = info.config.get(key("kubeContext")) or _default_context(args.cluster_name)
         code = destroy_preview(
@@ -289,11 +349,60 @@ def cmd_gc(args: argparse.Namespace, deps: Deps) -> int:
         )
         if code != EXIT_OK:
             failed.append(stack)
+    context = args.context or _default_context(args.cluster_name)
+    failed.extend(collect_orphans(set(stacks), context, now, args, deps, progress))
     if failed:
         _error(f"gc: {len(failed)} preview(s) not cleanly destroyed: {', '.join(failed)}")
         return EXIT_FAILED
-    progress.step(f"gc done: destroyed {len(plan.expired)}")
+    if not args.dry_run:
+        progress.step(f"gc done: destroyed {len(plan.expired)}")
     return EXIT_OK
+
+
+def collect_orphans(
+    stacks: set[str], context: str, now: datetime, args: argparse.Namespace, deps: Deps, progress: Progress
+) -> list[str]:
+    """Delete expired preview namespaces that no stack owns; returns the namespaces not cleanly removed."""
+    progress.step(f"looking for preview namespaces without a stack on context {context}")
+    try:
+        api = deps.kube_api(context)
+        namespaces = preview_namespaces(api)
+    except LeftoverCheckError as err:
+        _error(f"gc: could not look for orphaned preview namespaces: {err}")
+        return [f"(orphans on {context})"]
+    plan = select_orphans(namespaces, stacks, now)
+    owners = {ns.name: ns.stack for ns in namespaces}
+    progress.step(
+        f"orphaned preview namespaces: {len(plan.expired)} expired, {len(plan.alive)} not yet expired, "
+        f"{len(plan.unknown)} without a valid expiry"
+    )
+    for namespace in (*plan.alive, *plan.unknown):
+        progress.step(f"keeping orphaned namespace {namespace} (stack {owners[namespace]}): not expired")
+    failed = []
+    for namespace in plan.expired:
+        if args.dry_run:
+            progress.step(f"would delete orphaned namespace {namespace} (stack {owners[namespace]} is gone)")
+            continue
+        stack = owners[namespace] or STACK_PREFIX + namespace.removeprefix(NAMESPACE_PREFIX)
+        progress.step(f"deleting orphaned namespace {namespace} (stack {stack} is gone, expired)")
+        try:
+            delete_namespace(api, namespace)
+            left = wait_for_cleanup(
+                partial(find_leftovers, api, stack, namespace),
+                timeout=args.wait_leftovers,
+                sleep=deps.sleep,
+                clock=deps.clock,
+            )
+        except LeftoverCheckError as err:
+            _error(f"gc: {err}")
+            failed.append(namespace)
+            continue
+        if left:
+            _report_leftovers(left, PreviewName(namespace.removeprefix(NAMESPACE_PREFIX)), context)
+            failed.append(namespace)
+        else:
+            progress.step(f"deleted orphaned namespace {namespace}: nothing left in the cluster")
+    return failed
 
 
 # --- parser and entry point --------------------------------------------------------------------------------
@@ -329,6 +438,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--cluster-name", default=cluster_name, help=f"the dev kind cluster (default {cluster_name})"
     )
     create.add_argument("--context", help="kubeconfig context (default kind-<cluster-name>)")
+    create.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="further stack config, e.g. servingImage=registry/x@sha256:... (repeatable)",
+    )
+    create.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        metavar="KEY=VAR",
+        help="secret stack config from environment variable VAR, e.g. postgresPassword=PG_PASSWORD",
+    )
     create.set_defaults(handler=cmd_create)
 
     destroy = commands.add_parser("destroy", help="destroy a preview and check nothing is left")
@@ -341,21 +464,38 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="list previews with age and expiry")
     listing.set_defaults(handler=cmd_list)
 
-    gc = commands.add_parser("gc", help="destroy every expired preview")
+    gc = commands.add_parser(
+        "gc", help="destroy every expired preview, and delete expired preview namespaces whose stack is gone"
+    )
     gc.add_argument("--dry-run", action="store_true", help="only print what would be destroyed")
     gc.add_argument("--cluster-name", default=cluster_name, help=argparse.SUPPRESS)
+    gc.add_argument(
+        "--context",
+        help="where to look for preview namespaces whose stack is gone (default kind-<cluster-name>)",
+    )
     _wait_option(gc)
     gc.set_defaults(handler=cmd_gc)
     return parser
 
 
+INLINE_VAR = "MLOPS_PULUMI_INLINE"
+
+
 def real_deps(environ: Mapping[str, str]) -> Deps:
-    """The Automation API workspace on the configured backend and the real Kubernetes client."""
+    """The Automation API workspace on the configured backend and the real Kubernetes client.
+
+    With MLOPS_PULUMI_INLINE=1 the program runs inline (no Python language host needed: docs/engine-tier.md).
+    """
     backend = backend_from_env(environ)
+    program = None
+    if environ.get(INLINE_VAR) == "1":
+        from infra.program import program  # imported only then: it pulls in the whole Pulumi program
+
     return Deps(
-        open_workspace=lambda: AutomationWorkspace(backend),
+        open_workspace=lambda: AutomationWorkspace(backend, program=program),
         kube_api=core_api,
         now=lambda: datetime.now(UTC),
+        environ=dict(environ),
     )
 
 
@@ -371,7 +511,7 @@ def main(
     try:
         handler: Callable[[argparse.Namespace, Deps], int] = args.handler
         return handler(args, deps or real_deps(os.environ if environ is None else environ))
-    except (NamingError, ExpiryError, BackendError) as err:
+    except (NamingError, ExpiryError, BackendError, ExtraConfigError) as err:
         _error(str(err))
         return EXIT_USAGE
     except (WorkspaceError, LeftoverCheckError) as err:

@@ -42,6 +42,10 @@ class KubeApi(Protocol):
         """All PersistentVolumes (cluster-scoped)."""
         ...
 
+    def delete_namespace(self, name: str, *, _request_timeout: float = ...) -> Any:
+        """Delete a namespace (`gc` of orphaned previews)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Leftover:

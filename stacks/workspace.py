@@ -56,8 +56,12 @@ class Workspace(Protocol):
         """Set these fully qualified config keys (plain values) on the stack."""
         ...
 
-    def up(self, stack: str, on_output: OutputSink) -> None:
-        """`pulumi up` the stack, streaming the engine's output."""
+    def set_secret_config(self, stack: str, config: Mapping[str, str]) -> None:
+        """Set these fully qualified config keys as secrets."""
+        ...
+
+    def up(self, stack: str, on_output: OutputSink) -> dict[str, int]:
+        """`pulumi up` the stack, streaming the engine's output; the operations by kind."""
         ...
 
     def destroy(self, stack: str, on_output: OutputSink, env: Mapping[str, str]) -> None:

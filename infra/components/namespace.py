@@ -31,6 +31,10 @@ GRAFANA_APP = "grafana"
 ALERTMANAGER_APP = "alertmanager"
 RETRAIN_TRIGGER_APP = RETRAIN_TRIGGER_SERVICE_NAME
 KUBE_STATE_APP = "kube-state-metrics"
+# A preview's namespace says what it is and when it expires, so `python -m previews gc` can find and delete it
+# even when its stack (where the expiry is configured) is gone. An annotation: label values cannot hold ':'.
+PREVIEW_LABEL = "mlops.platform/preview"
+EXPIRES_AT_ANNOTATION = "mlops.platform/expires-at"
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,16 @@ class NamespaceArgs:
     """Namespace name (a DNS label)."""
     stack: str
     """Stack name, for the stack label."""
+    retain_on_delete: bool = False
+    """Keep the namespace on `pulumi destroy` (protectVolumes): deleting it would delete the kept volumes."""
+    preview: bool = False
+    """A preview stack's namespace (labelled PREVIEW_LABEL=true)."""
+    expires_at: str | None = None
+    """A preview's expiry (ISO-8601 UTC), as the EXPIRES_AT_ANNOTATION."""
+
+
+def _preview_label(args: NamespaceArgs) -> dict[str, str]:
+    return {PREVIEW_LABEL: "true"} if args.preview else {}
 
 
 def _peer(app: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
@@ -86,9 +100,11 @@ class Namespace(pulumi.ComponentResource):
         ns = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=args.name, labels={**labels(args.stack, "namespace", "namespace"), **pss}
+                name=args.name,
+                labels={**labels(args.stack, "namespace", "namespace"), **pss, **_preview_label(args)},
+                annotations={EXPIRES_AT_ANNOTATION: args.expires_at} if args.expires_at else None,
             ),
-            opts=ResourceOptions(parent=self),
+            opts=ResourceOptions(parent=self, retain_on_delete=args.retain_on_delete),
         )
         # Carries the dependency on the Namespace, so everything placed in it waits for it.
         self.name = pulumi.Output.all(ns.id, args.name).apply(lambda parts: str(parts[1]))

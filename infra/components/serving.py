@@ -50,7 +50,7 @@ class ServingArgs:
     model_name: str
     """Registered model to serve (its `champion` alias)."""
     replicas: int
-    """Desired replicas (the HPA minimum)."""
+    """The HPA minimum (the Deployment itself leaves the count to the HPA)."""
     max_replicas: int
     """HPA maximum."""
     reload_interval_seconds: int
@@ -84,7 +84,7 @@ class Serving(pulumi.ComponentResource):
     url: Output[str]
     """In-cluster base URL."""
     requests: dict[str, Resources]
-    """Per-pod resources times replicas, for the stack's budget output."""
+    """Per-pod resources times the HPA minimum, for the stack's budget output."""
 
     def __init__(self, name: str, args: ServingArgs, opts: ResourceOptions | None = None) -> None:
         super().__init__("mlops:index:Serving", name, None, opts)
@@ -99,8 +99,10 @@ class Serving(pulumi.ComponentResource):
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=SERVING_APP, namespace=ns, labels=meta_labels),
+            # No `replicas`: the HPA owns the count (minReplicas = args.replicas). Under server-side apply a
+            # replicas field here would be ours too, conflicting with the HPA controller's writes, and each
+            # `pulumi up` would reset a scaled-out Deployment. A new Deployment starts at 1; the HPA lifts it.
             spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=args.replicas,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector(SERVING_APP)),
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
                     type="RollingUpdate",

@@ -23,6 +23,7 @@ from mlops_contract.names import Env
 TRAINING_RESOURCES = Resources(200, 512, 1000, 1024)
 CRONJOB_NAME = "training-retrain"
 BOOTSTRAP_JOB_NAME = "training-bootstrap"
+REPLACE_UNREADY_ANNOTATION = "pulumi.com/replaceUnready"
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,12 @@ class TrainingJobs(pulumi.ComponentResource):
         self.bootstrap_job = k8s.batch.v1.Job(
             f"{name}-bootstrap",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=BOOTSTRAP_JOB_NAME, namespace=args.namespace, labels=pod_labels
+                name=BOOTSTRAP_JOB_NAME,
+                namespace=args.namespace,
+                labels=pod_labels,
+                # A failed Job never becomes ready again: without this the next `pulumi up` re-awaits it until
+                # the timeout; with it pulumi-kubernetes replaces the unready Job, i.e. trains again.
+                annotations={REPLACE_UNREADY_ANNOTATION: "true"},
             ),
             # No ttlSecondsAfterFinished: Pulumi owns this Job; a TTL would delete it behind Pulumi's back.
             spec=k8s.batch.v1.JobSpecArgs(backoff_limit=3, active_deadline_seconds=1200, template=pod),

@@ -28,6 +28,7 @@ STACK_OVERRIDES: dict[str, tuple[str, dict[str, str]]] = {
         "preview-feature-x",
         {
             "clusterMode": "existing",
+            "kubeContext": "kind-mlops",
             "namespace": "mlops-preview-feature-x",
             "preview": "true",
             "protectVolumes": "false",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -19,7 +21,8 @@ def test_defaults_come_from_the_pulumi_yaml_schema() -> None:
     assert cfg.cluster_mode is ClusterMode(schema["clusterMode"]["default"])
     assert cfg.serving_replicas == schema["servingReplicas"]["default"] == 2
     assert cfg.namespace == schema["namespace"]["default"]
-    assert cfg.protect_volumes is schema["protectVolumes"]["default"]
+    assert schema["protectVolumes"]["default"] == "auto"
+    assert cfg.protect_volumes is False  # auto on kind
     assert cfg.kubernetes_version == "1.33"
 
 
@@ -61,7 +64,7 @@ def test_pulumi_project_runs_infra_with_uv() -> None:
         ("retrainSchedule", "every day", "mlops-platform:retrainSchedule: 'every day' is not a 5-field cron"),
         ("promotionFloor", "1.5", "mlops-platform:promotionFloor: '1.5' must be between 0.0 and 1.0"),
         ("promotionMargin", "lots", "mlops-platform:promotionMargin: 'lots' is not a number"),
-        ("protectVolumes", "yes", "mlops-platform:protectVolumes: 'yes' is not a boolean (true or false)"),
+        ("protectVolumes", "yes", "mlops-platform:protectVolumes: 'yes' is not one of auto, true, false"),
         ("trainingDataset", "mnist", "mlops-platform:trainingDataset: 'mnist' is not one of breast_cancer"),
         ("kindNodeImage", "kindest/node:latest", "mlops-platform:kindNodeImage: 'kindest/node:latest' is not"),
         ("postgresStorage", "1GB", "mlops-platform:postgresStorage: '1GB' is not a storage quantity"),
@@ -84,15 +87,16 @@ def test_existing_cluster_needs_a_registry_unless_preview() -> None:
     with pytest.raises(
         ConfigError, match="mlops-platform:imageRegistry: is required with clusterMode existing"
     ):
-        load(clusterMode="existing")
-    assert load(clusterMode="existing", preview="true").image_registry is None
-    assert load(clusterMode="existing", imageRegistry="r.example/x/").image_registry == "r.example/x"
+        load(clusterMode="existing", kubeContext="prod")
+    assert load(clusterMode="existing", kubeContext="kind-mlops", preview="true").image_registry is None
+    given = load(clusterMode="existing", kubeContext="prod", imageRegistry="r.example/x/")
+    assert given.image_registry == "r.example/x"
 
 
 def test_node_ports_only_on_local_clusters() -> None:
     assert load().node_ports is True
     assert load(exposeOnHost="false").node_ports is False
-    assert load(clusterMode="existing", imageRegistry="r.example/x").node_ports is False
+    assert load(clusterMode="existing", kubeContext="prod", imageRegistry="r.example/x").node_ports is False
 
 
 def test_config_error_is_a_clean_pulumi_error() -> None:
@@ -165,5 +169,113 @@ def test_prebuilt_images_must_be_pinned_by_digest(ref: str) -> None:
 
 
 def test_existing_cluster_with_prebuilt_images_needs_no_registry() -> None:
-    cfg = load(clusterMode="existing", **PREBUILT)
+    cfg = load(clusterMode="existing", kubeContext="kind-mlops", **PREBUILT)
     assert cfg.image_registry is None and cfg.prebuilt_images is not None
+
+
+SECRET_KEYS = ("postgresPassword", "mlflowAdminPassword", "mlflowFlaskSecretKey", "grafanaAdminPassword")
+
+
+def test_credentials_default_to_generated() -> None:
+    given = load().credentials
+    assert given.postgres_password is None and given.mlflow_admin_password is None
+    assert given.mlflow_flask_secret_key is None and given.grafana_admin_password is None
+    for key in SECRET_KEYS:
+        assert "pulumi config set --secret" in project_config_schema()[key]["description"], key
+
+
+@pytest.mark.parametrize("key", SECRET_KEYS)
+def test_a_short_credential_names_the_key_without_echoing_it(key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(**{key: "hunter2-short"})
+    assert str(info.value) == f"mlops-platform:{key}: must be at least 16 characters (it has 13)"
+
+
+def test_the_postgres_password_must_survive_a_database_url() -> None:
+    with pytest.raises(ConfigError) as info:
+        load(postgresPassword="p@ss/word:with-specials")
+    assert "mlops-platform:postgresPassword: may contain only letters, digits" in str(info.value)
+    assert "p@ss" not in str(info.value)
+    # Other credentials never reach a URL: any characters.
+    assert load(grafanaAdminPassword="p@ss/word:with-specials").credentials.grafana_admin_password
+
+
+def test_given_credentials_stay_out_of_reprs() -> None:
+    cfg = load(**dict.fromkeys(SECRET_KEYS, "s3cret-value-0123456789"))
+    assert cfg.credentials.postgres_password is not None
+    assert cfg.credentials.postgres_password.value == "s3cret-value-0123456789"
+    assert "s3cret" not in repr(cfg)
+
+
+def test_existing_cluster_needs_an_explicit_context() -> None:
+    with pytest.raises(ConfigError) as info:
+        load(clusterMode="existing", imageRegistry="r.example/x")
+    message = str(info.value)
+    assert message.startswith("mlops-platform:kubeContext: is required with clusterMode existing")
+    assert "kubectl config get-contexts" in message
+    # Clusters the stack creates name their own context.
+    assert load(clusterMode="kind").kube_context is None
+
+
+def test_a_relative_kubeconfig_starts_at_the_project_directory(tmp_path: Path) -> None:
+    (tmp_path / "clusters").mkdir()
+    (tmp_path / "clusters" / "prod.yaml").write_text("apiVersion: v1\nkind: Config\n")
+    values = {"clusterMode": "existing", "kubeContext": "prod", "imageRegistry": "r.example/x"}
+    cfg = load_stack_config(
+        {**values, "kubeconfig": "clusters/prod.yaml"}, "test", schema_defaults(), project_dir=tmp_path
+    )
+    assert cfg.kubeconfig == str(tmp_path / "clusters" / "prod.yaml")
+    with pytest.raises(ConfigError) as info:
+        load_stack_config({**values, "kubeconfig": "clusters/gone.yaml"}, "t", schema_defaults(), tmp_path)
+    assert str(info.value).startswith("mlops-platform:kubeconfig: 'clusters/gone.yaml' is not a file")
+
+
+def test_a_kubeconfig_in_home_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".kube").mkdir()
+    (tmp_path / ".kube" / "prod").write_text("apiVersion: v1\nkind: Config\n")
+    cfg = load(clusterMode="existing", kubeContext="prod", imageRegistry="r.x/y", kubeconfig="~/.kube/prod")
+    assert cfg.kubeconfig == str(tmp_path / ".kube" / "prod")
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({}, False),
+        ({"clusterMode": "minikube"}, False),
+        ({"clusterMode": "existing", "kubeContext": "prod", "imageRegistry": "r.x/y"}, True),
+        ({"clusterMode": "existing", "kubeContext": "prod", "imageRegistry": "r.x/y", "protectVolumes": "false"}, False),
+        ({"protectVolumes": "true"}, True),
+        ({"protectVolumes": "TRUE"}, True),
+        ({"clusterMode": "existing", "kubeContext": "kind-mlops", "preview": "true"}, False),
+    ],
+)  # fmt: skip
+def test_protect_volumes_auto_keeps_data_only_on_existing_clusters(
+    values: dict[str, str], expected: bool
+) -> None:
+    assert load(**values).protect_volumes is expected
+
+
+def test_a_preview_never_keeps_its_volumes() -> None:
+    with pytest.raises(ConfigError, match="mlops-platform:protectVolumes: cannot be true on a preview stack"):
+        load(clusterMode="existing", kubeContext="kind-mlops", preview="true", protectVolumes="true")
+
+
+def test_stack_files_of_tool_made_stacks_are_ignored_and_dev_is_not() -> None:
+    """Preview and e2e stacks write Pulumi.<stack>.yaml (with their own salt) into the repo while they live."""
+    import subprocess
+
+    names = [
+        "Pulumi.preview-pr-1.yaml",
+        "Pulumi.e2e-20300101-000000.yaml",
+        "Pulumi.dev.yaml",
+        "Pulumi.prod.yaml",
+    ]
+    result = subprocess.run(
+        ["git", "check-ignore", "--no-index", *names],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.stdout.split() == names[:2]

@@ -7,15 +7,19 @@ them. Everything above the engine (the program, its components, config validatio
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from infra.mlops_platform import DEV_BUDGET
-from infra.render import MockedStack
+from infra.render import PLACEHOLDER_NODE_IP, MockedStack, platform_program, run_program, stack_config
 from mlops_contract.names import CHAMPION_ALIAS, MLFLOW_PORT, Env
-from tests.infra.conftest import built, config_for, env_of, find, pod_specs
+from tests.infra.conftest import STACK_OVERRIDES, built, config_for, env_of, find, pod_specs
 
+# pulumi.runtime.rpc's markers: a special value, and the kind "secret".
+SPECIAL_SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 NAMESPACED_KINDS = {
     "Deployment", "StatefulSet", "Job", "CronJob", "Service", "ServiceAccount", "Secret", "ConfigMap",
     "PersistentVolumeClaim", "NetworkPolicy", "PodDisruptionBudget", "HorizontalPodAutoscaler", "Role",
@@ -76,12 +80,31 @@ def test_serving_and_training_point_at_the_mlflow_service(stack: MockedStack, mo
                 assert value["secretKeyRef"]["key"] in secret["stringData"]
 
 
+def test_mlflow_accepts_the_host_names_its_clients_use(stack: MockedStack, mode: str) -> None:
+    container = find(stack.manifests(), "Deployment", "mlflow")["spec"]["template"]["spec"]["containers"][0]
+    flags = [
+        a.removeprefix("--allowed-hosts=") for a in container["args"] if a.startswith("--allowed-hosts=")
+    ]
+    hosts = set(flags[0].split(","))
+    namespace = config_for(mode).namespace
+    assert {"mlflow:*", f"mlflow.{namespace}.svc.cluster.local:*", "localhost:*"} <= hosts
+    if mode == "minikube":
+        # The list replaces MLflow's defaults: the NodePort URL on the minikube IP must be in it.
+        ip = PLACEHOLDER_NODE_IP
+        assert {ip, f"{ip}:*"} <= hosts
+        assert stack.outputs["mlflowUrl"] == f"http://{ip}:30500"
+    else:
+        assert PLACEHOLDER_NODE_IP not in flags[0]
+
+
 def test_serving_waits_for_the_bootstrap_job(stack: MockedStack) -> None:
     assert stack.by_name("training-bootstrap").type == "kubernetes:batch/v1:Job"
     assert "training-bootstrap" in stack.by_name("serving-deployment").depends_on
     # ...and the bootstrap Job is awaited: no TTL that would delete it behind Pulumi's back.
     job = find(stack.manifests(), "Job", "training-bootstrap")
     assert "ttlSecondsAfterFinished" not in job["spec"]
+    # A failed bootstrap is replaced (trained again) by the next `pulumi up` instead of awaited forever.
+    assert job["metadata"]["annotations"] == {"pulumi.com/replaceUnready": "true"}
 
 
 def test_retraining_cronjob_is_bounded(stack: MockedStack, mode: str) -> None:
@@ -98,7 +121,8 @@ def test_serving_is_available_through_rollouts(stack: MockedStack, mode: str) ->
     manifests = stack.manifests()
     deployment = find(manifests, "Deployment", "serving")["spec"]
     replicas = config_for(mode).serving_replicas
-    assert deployment["replicas"] == replicas
+    # The HPA owns the count: a `replicas` here would fight the HPA controller under server-side apply.
+    assert "replicas" not in deployment
     assert deployment["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     pod = deployment["template"]
     assert pod["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
@@ -114,6 +138,9 @@ def test_serving_is_available_through_rollouts(stack: MockedStack, mode: str) ->
     assert pdb["minAvailable"] == (1 if replicas > 1 else 0)
     hpa = find(manifests, "HorizontalPodAutoscaler", "serving")["spec"]
     assert hpa["minReplicas"] == replicas and hpa["maxReplicas"] == config_for(mode).serving_max_replicas
+    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "serving"}
+    # The budget still counts the HPA minimum.
+    assert stack.outputs["resourceRequests"]["serving"]["cpu"] == f"{100 * replicas}m"
 
 
 def test_every_pod_is_hardened_and_bounded(stack: MockedStack) -> None:
@@ -140,20 +167,37 @@ def test_every_pod_is_hardened_and_bounded(stack: MockedStack) -> None:
                 assert "PASSWORD" not in var["name"] or "valueFrom" in var, f"{where}: {var['name']}"
 
 
-def test_volumes_are_protected_only_in_long_lived_stacks() -> None:
-    stateful = {"kubernetes:apps/v1:StatefulSet", "kubernetes:core/v1:PersistentVolumeClaim"}
-    for mode, expect in (("kind", False), ("existing", True), ("preview", False), ("minikube", True)):
+def test_volumes_and_their_namespace_outlive_destroy_only_in_long_lived_stacks() -> None:
+    kept = {"kubernetes:core/v1:PersistentVolumeClaim", "kubernetes:core/v1:Namespace"}
+    for mode, expect in (("kind", False), ("existing", True), ("preview", False), ("minikube", False)):
         stack = built(mode)
         assert config_for(mode).protect_volumes is expect
-        for resource in stack.resources:
-            if resource.type in stateful:
-                assert resource.protect is expect, (mode, resource.name)
-                assert resource.retain_on_delete is expect, (mode, resource.name)
-            else:
-                assert resource.protect is False, (mode, resource.name)
+        retained = {r.type for r in stack.resources if r.retain_on_delete}
+        assert retained == (kept if expect else set()), mode
+        # Never `protect`: it would make `pulumi destroy` fail rather than keep the data.
+        assert not [r.name for r in stack.resources if r.protect], mode
         statefulset = find(stack.manifests(), "StatefulSet", "mlflow-postgres")
         policy = statefulset["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"]
         assert policy == ("Retain" if expect else "Delete")
+
+
+def test_explicit_volume_protection_overrides_auto() -> None:
+    stack = run_program(stack_config("dev", {"protectVolumes": "true"}), platform_program)
+    assert {r.name for r in stack.resources if r.retain_on_delete} == {
+        "namespace-namespace",
+        "mlflow-artifacts",
+    }
+
+
+def test_a_preview_namespace_carries_its_expiry(stack: MockedStack, mode: str) -> None:
+    """So `python -m previews gc` can find it even when its stack is gone."""
+    metadata = find(stack.manifests(), "Namespace", config_for(mode).namespace)["metadata"]
+    if mode == "preview":
+        assert metadata["labels"]["mlops.platform/preview"] == "true"
+        assert metadata["annotations"] == {"mlops.platform/expires-at": "2030-01-31T18:00:00Z"}
+    else:
+        assert "mlops.platform/preview" not in metadata["labels"]
+        assert "annotations" not in metadata
 
 
 def test_every_resource_belongs_to_a_platform_component(stack: MockedStack) -> None:
@@ -244,14 +288,21 @@ def test_dev_stack_fits_the_published_budget() -> None:
 
 def _running_pods(stack: MockedStack) -> list[tuple[int, dict[str, Any]]]:
     """(replicas, pod spec) of what runs at steady state plus one training run."""
+    manifests = stack.manifests()
+    # A Deployment an HPA scales has no replicas of its own: it runs at least the HPA's minimum.
+    scaled = {
+        f"{m['spec']['scaleTargetRef']['kind']}/{m['spec']['scaleTargetRef']['name']}": m["spec"][
+            "minReplicas"
+        ]
+        for m in manifests
+        if m["kind"] == "HorizontalPodAutoscaler"
+    }
     out = []
-    for where, spec in pod_specs(stack.manifests()):
+    for where, spec in pod_specs(manifests):
         if where.startswith("CronJob/"):
             continue  # the same pod as the bootstrap Job, never concurrent (Forbid)
-        replicas = next(
-            m["spec"].get("replicas", 1)
-            for m in stack.manifests()
-            if f"{m['kind']}/{m['metadata']['name']}" == where
+        replicas = scaled.get(where) or next(
+            m["spec"].get("replicas", 1) for m in manifests if f"{m['kind']}/{m['metadata']['name']}" == where
         )
         out.append((replicas, spec))
     return out
@@ -332,3 +383,13 @@ def test_readme_publishes_the_budget_the_program_declares() -> None:
     expected = {name: (r["cpu"], r["memory"]) for name, r in out["resourceRequests"].items()}
     expected["total"] = (out["resourceRequestsTotal"]["cpu"], out["resourceRequestsTotal"]["memory"])
     assert rows == expected
+
+
+def test_an_existing_cluster_is_reached_through_the_resolved_kubeconfig_and_context(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "prod.yaml"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    _, overrides = STACK_OVERRIDES["existing"]
+    stack = run_program(stack_config("prod", {**overrides, "kubeconfig": str(kubeconfig)}), platform_program)
+    provider = next(r for r in stack.resources if r.type == "pulumi:providers:kubernetes")
+    assert provider.inputs["kubeconfig"] == str(kubeconfig)
+    assert provider.inputs["context"] == "prod-cluster"

@@ -26,8 +26,11 @@ from kubernetes.client import (
     V1PersistentVolumeList,
     V1PersistentVolumeSpec,
     V1PersistentVolumeStatus,
+    V1Status,
 )
+from kubernetes.client.exceptions import ApiException
 
+from infra.components.namespace import EXPIRES_AT_ANNOTATION, PREVIEW_LABEL
 from infra.components.pod_security import STACK_LABEL
 from previews.cli import Deps, main
 from stacks.leftovers import KubeApi
@@ -61,6 +64,7 @@ class FakeStack:
     """A stack in the double's backend."""
 
     config: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
     last_update: datetime | None = None
     deployed: bool = False
 
@@ -87,13 +91,18 @@ class FakeWorkspace:
         self.calls.append(("set_config", stack))
         self.stacks[stack].config.update(config)
 
-    def up(self, stack: str, on_output: OutputSink) -> None:
+    def set_secret_config(self, stack: str, config: Mapping[str, str]) -> None:
+        self.calls.append(("set_secret_config", stack))
+        self.stacks[stack].secrets.update(config)
+
+    def up(self, stack: str, on_output: OutputSink) -> dict[str, int]:
         self.calls.append(("up", stack))
         on_output("Updating (fake)")
         self.stacks[stack].last_update = NOW
         if self.up_error:
             raise WorkspaceError(self.up_error)
         self.stacks[stack].deployed = True
+        return {"create": 1}
 
     def destroy(self, stack: str, on_output: OutputSink, env: Mapping[str, str]) -> None:
         self.calls.append(("destroy", stack))
@@ -141,6 +150,7 @@ class FakeKubeApi:
         self.claims: list[V1PersistentVolumeClaim] = []
         self.volumes: list[V1PersistentVolume] = []
         self.checks = 0
+        self.deleted: list[str] = []
         self.vanish_after: int | None = None
         self.error: Exception | None = None
 
@@ -172,12 +182,34 @@ class FakeKubeApi:
         self._tick()
         return V1PersistentVolumeList(items=list(self.volumes))
 
+    def delete_namespace(self, name: str, *, _request_timeout: float = 0) -> V1Status:
+        """Deletes at once, with the claims in it (the API server's cascade, minus the wait)."""
+        self._tick()
+        self.deleted.append(name)
+        if not any(n.metadata is not None and n.metadata.name == name for n in self.namespaces):
+            raise ApiException(status=404, reason="Not Found")
+        self.namespaces = [n for n in self.namespaces if n.metadata is not None and n.metadata.name != name]
+        self.claims = [c for c in self.claims if c.metadata is not None and c.metadata.namespace != name]
+        return V1Status(status="Success")
+
     # Builders for test scenarios.
-    def add_namespace(self, name: str, stack: str | None, phase: str = "Active") -> None:
+    def add_namespace(
+        self,
+        name: str,
+        stack: str | None,
+        phase: str = "Active",
+        preview: bool = False,
+        expires_at: str | None = None,
+    ) -> None:
+        """A namespace; `preview`/`expires_at` label and annotate it as the program does for a preview."""
         labels = {STACK_LABEL: stack} if stack else {}
+        if preview:
+            labels[PREVIEW_LABEL] = "true"
+        annotations = {EXPIRES_AT_ANNOTATION: expires_at} if expires_at else None
         self.namespaces.append(
             V1Namespace(
-                metadata=V1ObjectMeta(name=name, labels=labels), status=V1NamespaceStatus(phase=phase)
+                metadata=V1ObjectMeta(name=name, labels=labels, annotations=annotations),
+                status=V1NamespaceStatus(phase=phase),
             )
         )
 
@@ -211,6 +243,7 @@ class Harness:
     contexts: list[str | None] = field(default_factory=list)
     now: datetime = NOW
     opened: int = 0
+    environ: dict[str, str] = field(default_factory=dict)
 
     def deps(self) -> Deps:
         def open_workspace() -> FakeWorkspace:
@@ -227,6 +260,7 @@ class Harness:
             now=lambda: self.now,
             clock=self.clock,
             sleep=self.clock.sleep,
+            environ=self.environ,
         )
 
     def run(self, *argv: str) -> int:

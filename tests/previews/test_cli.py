@@ -56,6 +56,34 @@ def test_create_defaults_to_72h_and_takes_a_context(harness: Harness) -> None:
     assert config["mlops-platform:clusterName"] == "other"
 
 
+def test_create_takes_further_config_and_secrets_from_the_environment(harness: Harness) -> None:
+    ref = "registry.example.com/mlops/mlops-serving@sha256:" + "a" * 64
+    harness.environ["PG"] = "from-the-environment-0123"
+    assert harness.run("create", "42", "--set", f"servingImage={ref}", "--secret", "postgresPassword=PG") == 0
+    stack = harness.workspace.stacks["preview-pr-42"]
+    assert stack.config["mlops-platform:servingImage"] == ref
+    assert "mlops-platform:postgresPassword" not in stack.config
+    assert stack.secrets == {"mlops-platform:postgresPassword": "from-the-environment-0123"}
+    assert ("set_secret_config", "preview-pr-42") in harness.workspace.calls
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--set", "noSuchKey=1"], "noSuchKey: not a config key of Pulumi.yaml"),
+        (["--set", "namespace=mine"], "namespace: set by the preview tool itself"),
+        (["--set", "servingImage"], "--set 'servingImage': expected KEY=VALUE"),
+        (["--secret", "postgresPassword=UNSET_VAR"], "environment variable UNSET_VAR is not set"),
+    ],
+)
+def test_create_refuses_bad_extra_config_before_touching_pulumi(
+    harness: Harness, capsys: pytest.CaptureFixture[str], option: list[str], message: str
+) -> None:
+    assert harness.run("create", "42", *option) == 2
+    assert message in capsys.readouterr().err
+    assert harness.workspace.calls == []
+
+
 def test_create_again_updates_the_same_stack_and_extends_the_expiry(harness: Harness) -> None:
     assert harness.run("create", "feature/x", "--ttl", "1h") == 0
     harness.now = NOW + hours(5)
@@ -263,3 +291,68 @@ def test_gc_goes_on_after_a_failure_and_exits_1(harness: Harness, capsys: pytest
     assert harness.run("gc", "--wait-leftovers", "0") == 1
     assert "preview-expired-b" not in harness.workspace.stacks
     assert "not cleanly destroyed: preview-expired-a" in capsys.readouterr().err
+
+
+def _orphans(harness: Harness) -> None:
+    """Preview namespaces as the program labels them; only preview-alive still has a stack."""
+    _existing(harness, "preview-alive", expires="2030-01-11T00:00:00Z")
+    kube = harness.kube
+    kube.add_namespace(
+        "mlops-preview-alive", "preview-alive", preview=True, expires_at="2030-01-11T00:00:00Z"
+    )
+    kube.add_namespace("mlops-preview-lost", "preview-lost", preview=True, expires_at="2030-01-10T11:00:00Z")
+    kube.add_claim("mlops-preview-lost", "data-mlflow-postgres-0")
+    kube.add_namespace(
+        "mlops-preview-young", "preview-young", preview=True, expires_at="2030-01-12T00:00:00Z"
+    )
+    kube.add_namespace("mlops-preview-nostamp", "preview-nostamp", preview=True)
+    # Expired-looking but not a preview namespace by name, or not labelled a preview: never touched.
+    kube.add_namespace("team-x", "preview-team", preview=True, expires_at="2020-01-01T00:00:00Z")
+    kube.add_namespace("mlops-preview-unlabelled", "preview-unlabelled", expires_at="2020-01-01T00:00:00Z")
+
+
+def test_gc_deletes_expired_preview_namespaces_whose_stack_is_gone(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _orphans(harness)
+    assert harness.run("gc", "--wait-leftovers", "0") == 0
+    assert harness.kube.deleted == ["mlops-preview-lost"]
+    assert harness.kube.claims == []
+    assert {n.metadata.name for n in harness.kube.namespaces if n.metadata} == {
+        "mlops-preview-alive", "mlops-preview-young", "mlops-preview-nostamp", "team-x", "mlops-preview-unlabelled"
+    }  # fmt: skip
+    assert harness.contexts[-1] == "kind-mlops"
+    out = capsys.readouterr().out
+    assert "orphaned preview namespaces: 1 expired, 1 not yet expired, 1 without a valid expiry" in out
+    assert "deleting orphaned namespace mlops-preview-lost (stack preview-lost is gone, expired)" in out
+    assert "deleted orphaned namespace mlops-preview-lost: nothing left in the cluster" in out
+    assert "keeping orphaned namespace mlops-preview-nostamp" in out
+
+
+def test_gc_dry_run_only_names_orphaned_namespaces(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _orphans(harness)
+    assert harness.run("gc", "--dry-run", "--context", "kind-other") == 0
+    assert harness.kube.deleted == []
+    assert harness.contexts == ["kind-other"]
+    assert "would delete orphaned namespace mlops-preview-lost" in capsys.readouterr().out
+
+
+def test_gc_reports_what_an_orphaned_namespace_left_behind(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _orphans(harness)
+    harness.kube.add_volume("pvc-kept", "mlops-preview-lost", "data-mlflow-postgres-0", phase="Released")
+    assert harness.run("gc", "--wait-leftovers", "0") == 1
+    err = capsys.readouterr().err
+    assert "PersistentVolume pvc-kept" in err
+    assert "not cleanly destroyed: mlops-preview-lost" in err
+
+
+def test_gc_fails_when_it_cannot_look_for_orphans(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    harness.kube.error = RuntimeError("connection refused")
+    assert harness.run("gc", "--wait-leftovers", "0") == 1
+    assert "could not look for orphaned preview namespaces" in capsys.readouterr().err

@@ -39,7 +39,10 @@ def test_expires_at_is_iso_utc_with_z_to_the_second() -> None:
     assert stamp == "2030-01-13T12:00:00Z"
     assert parse_expires_at(stamp) == datetime(2030, 1, 13, 12, tzinfo=UTC)
     # ...and the platform's own config validation accepts it.
-    cfg = stack_config("preview-x", {"preview": "true", "clusterMode": "existing", "expiresAt": stamp})
+    cfg = stack_config(
+        "preview-x",
+        {"preview": "true", "clusterMode": "existing", "kubeContext": "kind-mlops", "expiresAt": stamp},
+    )
     assert cfg.expires_at == datetime(2030, 1, 13, 12, tzinfo=UTC)
 
 

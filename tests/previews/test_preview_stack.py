@@ -93,3 +93,15 @@ def test_two_previews_share_no_namespace_and_no_object(previews: dict[str, tuple
     (ns_a, stack_a), (ns_b, stack_b) = (previews[b] for b in BRANCHES)
     assert ns_a != ns_b
     assert _identities(stack_a).isdisjoint(_identities(stack_b))
+
+
+def test_the_namespace_carries_the_preview_label_and_the_configured_expiry(
+    previews: dict[str, tuple[str, MockedStack]],
+) -> None:
+    stack, overrides = _created_config(BRANCHES[0])
+    namespace, built = previews[BRANCHES[0]]
+    (ns,) = [m for m in built.manifests() if m["kind"] == "Namespace"]
+    assert ns["metadata"]["name"] == namespace
+    assert ns["metadata"]["labels"]["mlops.platform/preview"] == "true"
+    assert ns["metadata"]["labels"]["mlops.platform/stack"] == stack
+    assert ns["metadata"]["annotations"]["mlops.platform/expires-at"] == overrides["expiresAt"]
