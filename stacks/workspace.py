@@ -1,9 +1,12 @@
 """One driver of the platform's stacks (select/config/preview/up/destroy/outputs) on the Automation API.
 
-Used by the preview tool, the kind end-to-end run (e2e/) and the real-engine tier. The project is the repo's own Pulumi.yaml (config schema
-and all). By default the CLI runs `main: infra/` through the Python language host, as `pulumi up` does; with
-`program=` the same program runs inline (in this process, the engine still the real CLI's), which is how the
-engine tier drives it where the language host cannot be built.
+Used by the preview tool, the kind end-to-end run (e2e/) and the real-engine tier. The project is the repo's
+own Pulumi.yaml (config schema and all). By default the CLI runs `main: infra/` through the Python language
+host, as `pulumi up` does; with `program=` the same program runs inline (in this process, the engine still the
+real CLI's), which is how the engine tier drives it where the language host cannot be built.
+
+The Automation API has no time bound per operation, nor a handle on the CLI process it starts (`pulumi cancel`
+on a file backend only drops the stack's lock): a bound on `up`/`destroy` is the caller's job timeout.
 """
 
 from __future__ import annotations
