@@ -21,10 +21,13 @@ from e2e.runner import SubprocessRunner
 from e2e.smoke import Retry
 from e2e.steps import Echo, run_steps
 from infra.schema import REPO_ROOT, schema_defaults
+from stacks.backend import PASSPHRASE_VAR, Backend
+from stacks.workspace import AutomationWorkspace
 
-PASSPHRASE_VAR = "PULUMI_CONFIG_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
 LOG_ROOT = REPO_ROOT / ".state" / "e2e"
 HTTP_TIMEOUT = 10.0
+# Extra environment of every Pulumi command of the run (the backend and passphrase come from Backend).
+PULUMI_ENV = {"PULUMI_SKIP_UPDATE_CHECK": "true"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,7 +36,6 @@ def _parser() -> argparse.ArgumentParser:
         description="Bring up a throwaway kind stack with Pulumi, smoke-check it, tear it down.",
     )
     parser.add_argument("--smoke-timeout", type=float, default=300.0, help="seconds each smoke check retries")
-    parser.add_argument("--up-timeout", type=float, default=2400.0, help="seconds `pulumi up` may take")
     return parser
 
 
@@ -57,11 +59,9 @@ def build_config(
         stack=stack,
         repo_root=REPO_ROOT,
         run_dir=run_dir,
-        backend_url=backend_dir.as_uri(),
-        passphrase=passphrase,
+        backend=Backend(url=backend_dir.as_uri(), passphrase=passphrase),
         model_name=defaults["modelName"],
         host_ports=tuple(int(defaults[key]) for key in HOST_PORT_KEYS),
-        up_timeout=args.up_timeout,
         smoke_timeout=args.smoke_timeout,
     )
 
@@ -89,7 +89,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         cfg = build_config(stack, run_dir, backend_dir, _passphrase(environ, echo), args)
         run = E2eRun(
             cfg=cfg,
-            runner=SubprocessRunner(run_dir, REPO_ROOT, environ, echo),
+            # Opened by the stack-init step, after the preflight named the fix for a missing Pulumi CLI.
+            open_workspace=lambda: AutomationWorkspace(cfg.backend, work_dir=cfg.repo_root, env=PULUMI_ENV),
+            runner=SubprocessRunner(run_dir, REPO_ROOT, environ),
             http=http,
             echo=echo,
             read=read_text,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Final
 
+from infra.config import PROJECT
+from stacks.backend import Backend
+
 CLUSTER_NAME: Final = "mlops-e2e"
-# Pulumi config of the throwaway stack (keys without the project prefix, values as `pulumi config set` takes
+# Pulumi config of the throwaway stack (keys without the project prefix, values as Pulumi config stores
 # them). Volumes are unprotected so `pulumi destroy` can delete everything.
 STACK_SETTINGS: Final = {"clusterMode": "kind", "clusterName": CLUSTER_NAME, "protectVolumes": "false"}
 # Host ports the kind config maps (Pulumi.yaml keys); the preflight checks they are free.
@@ -27,23 +30,17 @@ class E2eConfig:
     stack: str
     """Throwaway Pulumi stack name."""
     repo_root: Path
-    """Where Pulumi.yaml is (the Pulumi commands run there)."""
+    """Where Pulumi.yaml is (the workspace of the stack)."""
     run_dir: Path
     """Logs of this run (.state/e2e/<stack>/)."""
-    backend_url: str
-    """PULUMI_BACKEND_URL: a file:// backend in a temporary directory."""
-    passphrase: str = field(repr=False)
-    """PULUMI_CONFIG_PASSPHRASE (kept out of repr so it never reaches a log)."""
+    backend: Backend
+    """A file:// backend in a temporary directory, and the passphrase of the stack's secrets."""
     model_name: str
     """Registered model the bootstrap Job trains and serving serves (Pulumi.yaml default)."""
     host_ports: tuple[int, ...]
     """Host ports kind maps (must be free before the run)."""
     cluster_name: str = CLUSTER_NAME
     """kind cluster the stack creates."""
-    up_timeout: float = 2400.0
-    """Seconds `pulumi up` (cluster, image builds, bootstrap training) may take."""
-    destroy_timeout: float = 1200.0
-    """Seconds `pulumi destroy` may take."""
     smoke_timeout: float = 300.0
     """Seconds each smoke check retries before it fails."""
     poll_interval: float = 5.0
@@ -63,10 +60,6 @@ class E2eConfig:
         """Pulumi config of the stack."""
         return {**STACK_SETTINGS, "clusterName": self.cluster_name}
 
-    def pulumi_env(self) -> dict[str, str]:
-        """Environment of every Pulumi command: the private backend, never the user's current login."""
-        return {
-            "PULUMI_BACKEND_URL": self.backend_url,
-            "PULUMI_CONFIG_PASSPHRASE": self.passphrase,
-            "PULUMI_SKIP_UPDATE_CHECK": "true",
-        }
+    def stack_config(self) -> dict[str, str]:
+        """The same config with fully qualified keys (mlops-platform:clusterMode), for the workspace."""
+        return {f"{PROJECT}:{key}": value for key, value in self.stack_settings().items()}

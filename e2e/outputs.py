@@ -1,8 +1,7 @@
-"""The stack outputs the run reads (`pulumi stack output --json --show-secrets`)."""
+"""The stack outputs the run reads (stacks.workspace: `pulumi stack output --json --show-secrets`)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -41,14 +40,11 @@ class StackOutputs:
     """Grafana as reached from the host."""
 
     @classmethod
-    def from_json(cls, text: str) -> StackOutputs:
-        """Parse `pulumi stack output --json`; the error names every missing or non-string key."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise OutputsError(f"stack outputs are not JSON: {err}") from err
-        if not isinstance(data, dict):
-            raise OutputsError(f"stack outputs are a {type(data).__name__}, expected an object")
+    def from_outputs(cls, data: Mapping[str, object]) -> StackOutputs:
+        """The fields from the stack's outputs; the error names every missing or non-string key.
+
+        Secret outputs arrive decrypted, so the error names keys, never values.
+        """
         missing = [key for key in OUTPUT_KEYS if not isinstance(data.get(key), str) or not data[key]]
         if missing:
             raise OutputsError(f"stack outputs lack (or have non-string) {', '.join(missing)}")

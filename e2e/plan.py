@@ -1,14 +1,19 @@
-"""The run as steps: preflight, stack up, smoke checks; then teardown and the leftover check."""
+"""The run as steps: preflight, stack up, smoke checks; then teardown and the leftover check.
+
+The stack is driven through stacks.workspace (the Automation API), like every tool's stacks; kind, kubectl and
+docker through the command Runner.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from e2e import smoke, stack
+from e2e import smoke
 from e2e.config import E2eConfig
 from e2e.kube import read_secret, secret_value
 from e2e.leftovers import LeftoversFound, find_leftovers
@@ -21,12 +26,15 @@ from infra.components.mlflow_server import SECRET_ADMIN_PASSWORD, SECRET_ADMIN_U
 from infra.components.monitoring import GRAFANA_ADMIN_PASSWORD_KEY, GRAFANA_ADMIN_USER_KEY, GRAFANA_SECRET
 from mlops_contract.names import CHAMPION_ALIAS
 from monitoring.sources import Job
+from stacks.workspace import OutputSink, Workspace
 
 
 @dataclass
 class RunState:
     """What the run has created so far: teardown undoes only that."""
 
+    workspace: Workspace | None = None
+    """The stack's workspace, once opened (after the preflight found the Pulumi CLI)."""
     stack_created: bool = False
     """`pulumi stack init` succeeded."""
     up_started: bool = False
@@ -43,8 +51,10 @@ class E2eRun:
 
     cfg: E2eConfig
     """The run's settings."""
+    open_workspace: Callable[[], Workspace]
+    """Opens the Pulumi workspace of the stack (stacks.workspace.AutomationWorkspace)."""
     runner: Runner
-    """Runs pulumi, kind, kubectl and docker."""
+    """Runs kind, kubectl and docker (and the preflight's version probes)."""
     http: httpx.Client
     """Talks to the platform's services on the host ports."""
     echo: Echo
@@ -62,9 +72,23 @@ class E2eRun:
 
     # -- helpers -------------------------------------------------------------------------------------------
 
-    def _pulumi(self, argv: list[str], timeout: float | None = None, stream: bool = False) -> str:
-        env = self.cfg.pulumi_env()
-        return run_checked(self.runner, argv, env=env, timeout=timeout, stream=stream).stdout
+    def _workspace(self) -> Workspace:
+        if self.state.workspace is None:
+            self.state.workspace = self.open_workspace()
+        return self.state.workspace
+
+    @contextmanager
+    def _streamed(self, operation: str) -> Iterator[OutputSink]:
+        """Echo the engine's output lines as they come, and keep them in <run_dir>/pulumi-<operation>.log."""
+        self.cfg.run_dir.mkdir(parents=True, exist_ok=True)
+        with (self.cfg.run_dir / f"pulumi-{operation}.log").open("w", encoding="utf-8") as log:
+
+            def sink(line: str) -> None:
+                log.write(line + "\n")
+                log.flush()
+                self.echo(f"    {line}")
+
+            yield sink
 
     def _outputs(self) -> StackOutputs:
         if self.state.outputs is None:
@@ -83,19 +107,21 @@ class E2eRun:
         preflight(self.runner, self.read, self.is_free, req, self.echo)
 
     def _stack_init(self) -> None:
-        self._pulumi(stack.stack_init(self.cfg))
+        self._workspace().select_or_create(self.cfg.stack)
         self.state.stack_created = True
 
     def _stack_config(self) -> None:
-        for key, value in self.cfg.stack_settings().items():
-            self._pulumi(stack.config_set(self.cfg, key, value))
+        self._workspace().set_config(self.cfg.stack, self.cfg.stack_config())
 
     def _up(self) -> None:
         self.state.up_started = True
-        self._pulumi(stack.up(self.cfg), timeout=self.cfg.up_timeout, stream=True)
+        with self._streamed("up") as sink:
+            changes = self._workspace().up(self.cfg.stack, sink)
+        self.echo(f"    changes: {_counts(changes)}")
 
     def _read_outputs(self) -> None:
-        self.state.outputs = StackOutputs.from_json(self._pulumi(stack.outputs(self.cfg)))
+        # Secret outputs arrive decrypted: only the parsed URLs are echoed, never the mapping.
+        self.state.outputs = StackOutputs.from_outputs(self._workspace().outputs(self.cfg.stack))
         for name, url in self.state.outputs.urls().items():
             self.echo(f"    {name}: {url}")
 
@@ -164,15 +190,18 @@ class E2eRun:
         if not self.state.stack_created:
             raise StepSkipped("no stack was created")
         try:
-            self._pulumi(stack.destroy(self.cfg), timeout=self.cfg.destroy_timeout, stream=True)
-        except Exception:
+            with self._streamed("destroy") as sink:
+                self._workspace().destroy(self.cfg.stack, sink, {})
+        except (Exception, KeyboardInterrupt):
             self.state.destroy_failed = True
             raise
 
     def _stack_rm(self) -> None:
+        """Remove the stack and its Pulumi.<stack>.yaml; `--force` drops state of resources destroy could not
+        delete (the kind cluster is then deleted directly)."""
         if not self.state.stack_created:
             raise StepSkipped("no stack was created")
-        self._pulumi(stack.stack_rm(self.cfg, force=self.state.destroy_failed))
+        self._workspace().remove(self.cfg.stack, force=self.state.destroy_failed)
 
     def _kind_delete(self) -> None:
         """Last resort: the cluster is ours (the stack created it) and outlived destroy."""
@@ -207,10 +236,14 @@ class E2eRun:
                 f"/proc/meminfo; /proc/sys/fs/inotify; bind 127.0.0.1:{{{ports}}}",
                 self._preflight,
             ),
-            Step("stack-init", " ".join(stack.stack_init(cfg)), self._stack_init),
-            Step("stack-config", f"pulumi config set --stack {cfg.stack} {settings}", self._stack_config),
-            Step("pulumi-up", " ".join(stack.up(cfg)), self._up),
-            Step("stack-outputs", " ".join(stack.outputs(cfg)), self._read_outputs),
+            Step("stack-init", f"pulumi stack init {cfg.stack} (or select it)", self._stack_init),
+            Step("stack-config", f"pulumi config set-all --stack {cfg.stack} {settings}", self._stack_config),
+            Step("pulumi-up", f"pulumi up --stack {cfg.stack} --yes --skip-preview", self._up),
+            Step(
+                "stack-outputs",
+                f"pulumi stack output --stack {cfg.stack} --json --show-secrets (values not printed)",
+                self._read_outputs,
+            ),
             Step("mlflow-health", f"GET <mlflowUrl>/health {timeout}", self._mlflow_health),
             Step(
                 "champion-registered",
@@ -253,8 +286,10 @@ class E2eRun:
                 self._diagnostics,
                 only_on_failure=True,
             ),
-            Step("pulumi-destroy", " ".join(stack.destroy(cfg)), self._destroy),
-            Step("stack-rm", " ".join(stack.stack_rm(cfg)) + " (--force if destroy failed)", self._stack_rm),
+            Step("pulumi-destroy", f"pulumi destroy --stack {cfg.stack} --yes --skip-preview", self._destroy),
+            Step(
+                "stack-rm", f"pulumi stack rm {cfg.stack} --yes (--force if destroy failed)", self._stack_rm
+            ),
             Step(
                 "kind-delete (last resort)",
                 f"kind delete cluster --name {cfg.cluster_name} (only if it still exists)",
@@ -267,3 +302,8 @@ class E2eRun:
                 self._leftovers,
             ),
         ]
+
+
+def _counts(changes: dict[str, int]) -> str:
+    """create=12, same=3 (the engine's summary of an update)."""
+    return ", ".join(f"{op}={n}" for op, n in sorted(changes.items())) or "none"

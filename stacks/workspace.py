@@ -1,9 +1,12 @@
 """One driver of the platform's stacks (select/config/preview/up/destroy/outputs) on the Automation API.
 
-Used by the preview tool and the real-engine tier. The project is the repo's own Pulumi.yaml (config schema
-and all). By default the CLI runs `main: infra/` through the Python language host, as `pulumi up` does; with
-`program=` the same program runs inline (in this process, the engine still the real CLI's), which is how the
-engine tier drives it where the language host cannot be built.
+Used by the preview tool, the kind end-to-end run (e2e/) and the real-engine tier. The project is the repo's
+own Pulumi.yaml (config schema and all). By default the CLI runs `main: infra/` through the Python language
+host, as `pulumi up` does; with `program=` the same program runs inline (in this process, the engine still the
+real CLI's), which is how the engine tier drives it where the language host cannot be built.
+
+The Automation API has no time bound per operation, nor a handle on the CLI process it starts (`pulumi cancel`
+on a file backend only drops the stack's lock): a bound on `up`/`destroy` is the caller's job timeout.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ class StackInfo:
 
 
 class Workspace(Protocol):
-    """The Pulumi operations the preview commands use."""
+    """The Pulumi operations the tools use (preview commands, the kind end-to-end run)."""
 
     def select_or_create(self, stack: str) -> None:
         """Create the stack, or select it if it exists."""
@@ -64,12 +67,16 @@ class Workspace(Protocol):
         """`pulumi up` the stack, streaming the engine's output; the operations by kind."""
         ...
 
+    def outputs(self, stack: str) -> dict[str, object]:
+        """The stack's outputs (secrets decrypted: never print them whole)."""
+        ...
+
     def destroy(self, stack: str, on_output: OutputSink, env: Mapping[str, str]) -> None:
         """`pulumi destroy` the stack, with extra environment variables for the CLI and providers."""
         ...
 
-    def remove(self, stack: str) -> None:
-        """Remove the (emptied) stack and its config."""
+    def remove(self, stack: str, force: bool = False) -> None:
+        """Remove the (emptied) stack and its config; `force` also drops state of undeleted resources."""
         ...
 
     def list_stacks(self, prefix: str) -> list[StackInfo]:
@@ -191,10 +198,10 @@ class AutomationWorkspace:
         except auto.CommandError as err:
             raise _failed(err) from None
 
-    def remove(self, stack: str) -> None:
-        """Remove the (emptied) stack and its config."""
+    def remove(self, stack: str, force: bool = False) -> None:
+        """Remove the (emptied) stack and its config; `force` also drops state of undeleted resources."""
         try:
-            self._workspace().remove_stack(stack)
+            self._workspace().remove_stack(stack, force=force)
         except auto.CommandError as err:
             raise _failed(err) from None
 

@@ -1,6 +1,7 @@
 """Test doubles for the e2e package: a scripted command Runner, fake files, ports and clock.
 
-The Pulumi CLI, kind and a cluster cannot run on this machine, so the e2e logic is driven through these.
+kind, docker and a cluster cannot run on this machine, so the e2e logic is driven through these (and the
+stack's workspace through the shared double in tests/stacks/doubles.py).
 """
 
 from __future__ import annotations
@@ -20,9 +21,6 @@ class Call:
     """One command the code under test ran."""
 
     argv: tuple[str, ...]
-    env: dict[str, str]
-    timeout: float | None
-    stream: bool
     sensitive: bool
 
 
@@ -49,17 +47,9 @@ class ScriptedRunner:
         self.absent.add(tool)
         return self
 
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        env: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        stream: bool = False,
-        sensitive: bool = False,
-    ) -> Completed:
+    def run(self, argv: Sequence[str], *, sensitive: bool = False) -> Completed:
         args = tuple(argv)
-        self.calls.append(Call(args, dict(env or {}), timeout, stream, sensitive))
+        self.calls.append(Call(args, sensitive))
         if args[0] in self.absent:
             return Completed(args, NOT_FOUND, stderr=f"{args[0]}: command not found")
         matches = [p for p in self.replies if args[: len(p)] == p]

@@ -1,21 +1,20 @@
 """The stack outputs and config the e2e run relies on are the ones the real Pulumi program exports and accepts.
 
 Unit tests only: `pulumi stack output` cannot run here, so the real program runs under Pulumi's mocks
-(infra.render) and its resolved outputs stand in for the CLI's answer.
+(infra.render) and its resolved outputs stand in for the workspace's answer.
 """
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from e2e.config import HOST_PORT_KEYS, STACK_SETTINGS
+from e2e.config import HOST_PORT_KEYS, STACK_SETTINGS, E2eConfig
 from e2e.outputs import OUTPUT_KEYS, OutputsError, StackOutputs
 from e2e.preflight import KIND_NODE_MIB, MIN_AVAILABLE_MIB
-from infra.config import ClusterMode
+from infra.config import PROJECT, ClusterMode
 from infra.render import MockedStack, platform_program, run_program, stack_config
 from infra.schema import schema_defaults
+from stacks.backend import Backend
 
 _STACK: dict[str, MockedStack] = {}
 
@@ -33,12 +32,25 @@ def test_every_output_key_the_run_reads_is_exported_by_the_program():
     assert not missing, f"the e2e run reads outputs the program does not export: {missing}"
 
 
-def test_the_program_exports_parse_into_stack_outputs_where_present():
-    outs = e2e_stack().outputs
-    assert outs["mlflowUrl"] == "http://localhost:5000"
-    assert outs["servingUrl"] == "http://localhost:8000"
-    assert outs["mlflowCredentialsSecret"] == "mlflow-credentials"
-    assert outs["namespace"] == "mlops"
+def test_the_program_exports_parse_into_stack_outputs():
+    outs = StackOutputs.from_outputs(e2e_stack().outputs)
+    assert outs.mlflow_url == "http://localhost:5000"
+    assert outs.serving_url == "http://localhost:8000"
+    assert outs.mlflow_credentials_secret == "mlflow-credentials"
+    assert outs.namespace == "mlops"
+
+
+def test_the_config_the_run_sets_is_the_settings_with_the_project_prefix(tmp_path):
+    cfg = E2eConfig(
+        stack="e2e-x",
+        repo_root=tmp_path,
+        run_dir=tmp_path,
+        backend=Backend(url="file:///tmp/x", passphrase="p"),
+        model_name="m",
+        host_ports=(),
+    )
+    assert cfg.stack_config() == {f"{PROJECT}:{key}": value for key, value in STACK_SETTINGS.items()}
+    assert set(cfg.stack_settings()) <= set(schema_defaults())
 
 
 def test_the_stack_settings_are_valid_config_for_a_disposable_kind_cluster():
@@ -54,7 +66,7 @@ def test_host_ports_come_from_the_schema_and_are_the_documented_ones():
 
 
 def test_stack_outputs_parse_and_trim_trailing_slashes():
-    text = json.dumps(
+    outs = StackOutputs.from_outputs(
         {
             "namespace": "mlops",
             "mlflowUrl": "http://localhost:5000/",
@@ -65,29 +77,29 @@ def test_stack_outputs_parse_and_trim_trailing_slashes():
             "images": {"mlops-serving": "mlops-serving:abc"},
         }
     )
-    outs = StackOutputs.from_json(text)
     assert outs.mlflow_url == "http://localhost:5000"
     assert outs.urls()["grafana"] == "http://localhost:3000"
 
 
 def test_missing_outputs_are_named():
     with pytest.raises(OutputsError, match=r"lack \(or have non-string\) prometheusUrl, grafanaUrl"):
-        StackOutputs.from_json(
-            json.dumps(
-                {
-                    "namespace": "mlops",
-                    "mlflowUrl": "http://localhost:5000",
-                    "mlflowCredentialsSecret": "mlflow-credentials",
-                    "servingUrl": "http://localhost:8000",
-                }
-            )
+        StackOutputs.from_outputs(
+            {
+                "namespace": "mlops",
+                "mlflowUrl": "http://localhost:5000",
+                "mlflowCredentialsSecret": "mlflow-credentials",
+                "servingUrl": "http://localhost:8000",
+            }
         )
 
 
-@pytest.mark.parametrize("text", ["not json", "[]"])
-def test_outputs_that_are_not_an_object_are_refused(text):
-    with pytest.raises(OutputsError):
-        StackOutputs.from_json(text)
+@pytest.mark.parametrize("value", [None, 5000, {"url": "x"}, ""])
+def test_non_string_outputs_are_refused_without_quoting_values(value):
+    data: dict[str, object] = dict.fromkeys(OUTPUT_KEYS, "http://localhost:1")
+    data["grafanaUrl"] = value
+    with pytest.raises(OutputsError, match="grafanaUrl") as err:
+        StackOutputs.from_outputs(data)
+    assert "localhost:1" not in str(err.value)
 
 
 def test_the_preflight_memory_floor_covers_what_the_stack_requests_plus_the_kind_node():

@@ -1,15 +1,16 @@
 """The whole e2e run composed from its steps: Pulumi lifecycle, smoke checks, teardown and leftovers.
 
-Unit tests only: the Pulumi CLI, kind, kubectl and docker cannot run here, so a scripted test double of the
-command Runner plays a small simulated machine (the cluster exists between `pulumi up` and its deletion), and
-the platform's HTTP endpoints are an httpx.MockTransport.
+Unit tests only: the Pulumi CLI, kind, kubectl and docker cannot run here, so a small simulated machine stands
+in: the stack's workspace is the shared Workspace double (tests/stacks/doubles.py) and kind, kubectl and docker
+a scripted test double of the command Runner (the cluster exists between `up` and its deletion). The
+platform's HTTP endpoints are an httpx.MockTransport.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
@@ -20,12 +21,16 @@ from e2e.plan import E2eRun
 from e2e.runner import Completed
 from e2e.smoke import Retry
 from e2e.steps import RunReport, Status, run_steps
+from stacks.backend import Backend
+from stacks.workspace import OutputSink, Workspace, WorkspaceError
 from tests.e2e.doubles import FakeClock, healthy_machine, ports, proc_files, reader
+from tests.stacks.doubles import FakeWorkspace
 
 MODEL = "mlops-classifier"
 MLFLOW_PASSWORD = "mlflow-pw"
 GRAFANA_PASSWORD = "grafana-pw"
-OUTPUTS = {
+KUBECONFIG = "apiVersion: v1\nusers: [{user: {token: kubeconfig-token}}]"
+OUTPUTS: dict[str, object] = {
     "namespace": "mlops",
     "clusterMode": "kind",
     "mlflowUrl": "http://localhost:5000",
@@ -33,6 +38,9 @@ OUTPUTS = {
     "prometheusUrl": "http://localhost:9090",
     "grafanaUrl": "http://localhost:3000",
     "mlflowCredentialsSecret": "mlflow-credentials",
+    # A secret output arrives decrypted from the workspace: it must never reach the console or a log.
+    "kubeconfig": KUBECONFIG,
+    "images": {"mlops-serving": "mlops-serving:abc"},
 }
 
 
@@ -41,23 +49,54 @@ def secret_json(data: dict[str, str]) -> str:
     return json.dumps({"apiVersion": "v1", "kind": "Secret", "data": encoded})
 
 
+class MachineWorkspace(FakeWorkspace):
+    """The workspace double, with the effects the stack has on the machine (the kind cluster, the stack file)."""
+
+    def __init__(self, machine: Machine) -> None:
+        super().__init__()
+        self.machine = machine
+        self.up_outputs = dict(OUTPUTS)
+        self.destroy_keeps_cluster = False
+
+    def select_or_create(self, stack: str) -> None:
+        super().select_or_create(stack)
+        self.machine.stack_file = True
+
+    def set_config(self, stack: str, config: Mapping[str, str]) -> None:
+        super().set_config(stack, config)
+        self.machine.config.update(config)
+
+    def up(self, stack: str, on_output: OutputSink) -> dict[str, int]:
+        # The cluster is the first resource: a failing `up` has usually created it already.
+        self.machine.cluster = True
+        return super().up(stack, on_output)
+
+    def destroy(self, stack: str, on_output: OutputSink, env: Mapping[str, str]) -> None:
+        self.machine.events.append("destroy")
+        super().destroy(stack, on_output, env)
+        if not self.destroy_keeps_cluster:
+            self.machine.cluster = False
+
+    def remove(self, stack: str, force: bool = False) -> None:
+        super().remove(stack, force)
+        self.machine.stack_file = False
+
+
 class Machine:
-    """A simulated host: what the commands of the run create and delete."""
+    """A simulated host: what the workspace and the commands of the run create and delete."""
 
     def __init__(self, cfg: E2eConfig) -> None:
         self.cfg = cfg
         self.cluster = False
         self.stack_file = False
-        self.fail: set[str] = set()
+        self.events: list[str] = []
+        self.config: dict[str, str] = {}
+        self.opened = 0
+        self.workspace = MachineWorkspace(self)
         self.runner = healthy_machine()
         r = self.runner
         r.on_call("kind", "get", "clusters", reply=self._clusters)
         r.on_call("kubectl", "config", "get-contexts", reply=self._contexts)
-        r.on_call("pulumi", "stack", "init", reply=self._stack_init)
-        r.on_call("pulumi", "up", reply=self._up)
-        r.on("pulumi", "stack", "output", stdout=json.dumps(OUTPUTS))
-        r.on_call("pulumi", "destroy", reply=self._destroy)
-        r.on_call("pulumi", "stack", "rm", reply=self._stack_rm)
         r.on_call("kind", "delete", "cluster", reply=self._kind_delete)
         context = ("kubectl", "--context", "kind-mlops-e2e", "--namespace", "mlops", "get", "secret")
         r.on(
@@ -71,11 +110,18 @@ class Machine:
             stdout=secret_json({"admin-user": "admin", "admin-password": GRAFANA_PASSWORD}),
         )
 
-    def _result(self, argv: tuple[str, ...], name: str, effect: Callable[[], None]) -> Completed:
-        if name in self.fail:
-            return Completed(argv, 255, f"error: {name} failed\n")
-        effect()
-        return Completed(argv, 0, f"{name} done\n")
+    def fail(self, operation: str) -> None:
+        """Make a workspace operation fail like the CLI does."""
+        if operation == "up":
+            self.workspace.up_error = "error: update failed"
+        elif operation == "destroy":
+            self.workspace.destroy_errors.append("error: deleting cluster-kind failed")
+        else:
+            self.workspace.fail.add(operation)
+
+    def open_workspace(self) -> Workspace:
+        self.opened += 1
+        return self.workspace
 
     def _clusters(self, argv: tuple[str, ...]) -> Completed:
         return Completed(
@@ -85,24 +131,10 @@ class Machine:
     def _contexts(self, argv: tuple[str, ...]) -> Completed:
         return Completed(argv, 0, "kind-mlops-e2e\n" if self.cluster else "")
 
-    def _stack_init(self, argv: tuple[str, ...]) -> Completed:
-        return self._result(argv, "stack-init", lambda: setattr(self, "stack_file", True))
-
-    def _up(self, argv: tuple[str, ...]) -> Completed:
-        # The cluster is the first resource: a failing `up` has usually created it already.
-        self.cluster = True
-        return self._result(argv, "up", lambda: None)
-
-    def _destroy(self, argv: tuple[str, ...]) -> Completed:
-        return self._result(argv, "destroy", lambda: setattr(self, "cluster", False))
-
-    def _stack_rm(self, argv: tuple[str, ...]) -> Completed:
-        if "destroy" in self.fail and "--force" not in argv:
-            return Completed(argv, 255, "error: stack still has resources; use --force")
-        return self._result(argv, "stack-rm", lambda: setattr(self, "stack_file", False))
-
     def _kind_delete(self, argv: tuple[str, ...]) -> Completed:
-        return self._result(argv, "kind-delete", lambda: setattr(self, "cluster", False))
+        self.events.append("kind-delete")
+        self.cluster = False
+        return Completed(argv, 0, "Deleting cluster\n")
 
 
 def healthy_platform(request: httpx.Request) -> httpx.Response:
@@ -154,8 +186,7 @@ def cfg(tmp_path: Path) -> E2eConfig:
         stack="e2e-20250131-184501",
         repo_root=tmp_path,
         run_dir=tmp_path / ".state" / "e2e" / "e2e-20250131-184501",
-        backend_url="file:///tmp/mlops-e2e-pulumi-x",
-        passphrase="test-passphrase",
+        backend=Backend(url="file:///tmp/mlops-e2e-pulumi-x", passphrase="test-passphrase"),
         model_name=MODEL,
         host_ports=(5000, 8000, 3000, 9090),
         smoke_timeout=30.0,
@@ -174,6 +205,7 @@ def execute(
     with httpx.Client(transport=httpx.MockTransport(platform)) as http:
         run = E2eRun(
             cfg=cfg,
+            open_workspace=machine.open_workspace,
             runner=machine.runner,
             http=http,
             echo=lines.append,
@@ -219,27 +251,84 @@ def test_a_good_run_goes_up_passes_every_smoke_check_and_leaves_nothing(cfg):
     assert not machine.stack_file
 
 
-def test_pulumi_runs_the_lifecycle_in_order_on_a_private_backend(cfg):
+def test_the_stack_lifecycle_goes_through_the_workspace_in_order(cfg):
     machine = Machine(cfg)
     execute(cfg, machine)
-    pulumi = [c for c in machine.runner.calls if c.argv[0] == "pulumi" and c.argv[1] != "version"]
     stack = cfg.stack
-    assert [c.argv for c in pulumi] == [
-        ("pulumi", "stack", "init", stack, "--secrets-provider", "passphrase"),
-        ("pulumi", "config", "set", "--stack", stack, "clusterMode", "kind"),
-        ("pulumi", "config", "set", "--stack", stack, "clusterName", "mlops-e2e"),
-        ("pulumi", "config", "set", "--stack", stack, "protectVolumes", "false"),
-        ("pulumi", "up", "--stack", stack, "--yes", "--skip-preview", "--non-interactive"),
-        ("pulumi", "stack", "output", "--stack", stack, "--json", "--show-secrets"),
-        ("pulumi", "destroy", "--stack", stack, "--yes", "--skip-preview", "--non-interactive"),
-        ("pulumi", "stack", "rm", stack, "--yes"),
+    assert machine.opened == 1
+    assert machine.workspace.calls == [
+        ("select_or_create", stack),
+        ("set_config", stack),
+        ("up", stack),
+        ("outputs", stack),
+        ("destroy", stack),
+        ("remove", stack),
     ]
-    for call in pulumi:
-        assert call.env["PULUMI_BACKEND_URL"] == "file:///tmp/mlops-e2e-pulumi-x"
-        assert call.env["PULUMI_CONFIG_PASSPHRASE"] == "test-passphrase"
-    up = next(c for c in pulumi if c.argv[1] == "up")
-    assert up.stream
-    assert up.timeout == cfg.up_timeout
+    assert machine.workspace.destroy_envs == [{}]
+    assert machine.workspace.forced_removes == []
+
+
+def test_the_stack_gets_the_e2e_settings_as_fully_qualified_config(cfg):
+    machine = Machine(cfg)
+    execute(cfg, machine)
+    assert machine.config == {
+        "mlops-platform:clusterMode": "kind",
+        "mlops-platform:clusterName": "mlops-e2e",
+        "mlops-platform:protectVolumes": "false",
+    }
+    assert ("set_secret_config", cfg.stack) not in machine.workspace.calls
+
+
+def test_up_and_destroy_stream_the_engine_output_to_the_console_and_their_logs(cfg):
+    machine = Machine(cfg)
+    _, lines = execute(cfg, machine)
+    assert "    Updating (fake)" in lines
+    assert "    changes: create=1" in lines
+    assert "    Destroying (fake)" in lines
+    assert (cfg.run_dir / "pulumi-up.log").read_text() == "Updating (fake)\n"
+    assert (cfg.run_dir / "pulumi-destroy.log").read_text() == "Destroying (fake)\n"
+
+
+def test_outputs_are_parsed_and_secret_values_are_never_printed(cfg):
+    machine = Machine(cfg)
+    report, lines = execute(cfg, machine)
+    assert report.exit_code == 0
+    assert "    serving: http://localhost:8000" in lines  # trailing slash trimmed
+    assert "    mlflow: http://localhost:5000" in lines
+    logs = "".join(p.read_text() for p in cfg.run_dir.glob("*.log"))
+    for secret in ("kubeconfig-token", MLFLOW_PASSWORD, GRAFANA_PASSWORD, "test-passphrase"):
+        assert all(secret not in line for line in lines), secret
+        assert secret not in logs
+        assert secret not in "\n".join(report.summary())
+
+
+def test_outputs_missing_a_key_fail_the_run_naming_it_and_still_tear_down(cfg):
+    machine = Machine(cfg)
+    del machine.workspace.up_outputs["grafanaUrl"]
+    report, _ = execute(cfg, machine)
+    assert report.failed_step is not None
+    assert report.failed_step.name == "stack-outputs"
+    assert "grafanaUrl" in report.failed_step.error
+    assert KUBECONFIG not in report.failed_step.error
+    assert statuses(report)["pulumi-destroy"] is Status.OK
+    assert not machine.cluster
+
+
+def test_a_workspace_that_cannot_open_fails_stack_init_and_tears_nothing_down(cfg):
+    machine = Machine(cfg)
+
+    def no_cli() -> Workspace:
+        raise WorkspaceError("the pulumi CLI is not on PATH (https://www.pulumi.com/docs/install/)")
+
+    machine.open_workspace = no_cli  # type: ignore[method-assign]
+    report, _ = execute(cfg, machine)
+    assert report.failed_step is not None
+    assert report.failed_step.name == "stack-init"
+    assert "pulumi CLI is not on PATH" in report.failed_step.error
+    teardown = {r.name: r.status for r in report.results if r.phase.value == "teardown"}
+    assert teardown["pulumi-destroy"] is Status.SKIPPED
+    assert teardown["stack-rm"] is Status.SKIPPED
+    assert machine.workspace.calls == []
 
 
 def test_secrets_are_read_from_the_kind_context_without_logging(cfg):
@@ -253,7 +342,7 @@ def test_secrets_are_read_from_the_kind_context_without_logging(cfg):
 
 def test_a_failing_up_still_tears_down_in_order_and_names_the_step(cfg):
     machine = Machine(cfg)
-    machine.fail.add("up")
+    machine.fail("up")
     report, lines = execute(cfg, machine)
     assert report.exit_code == 1
     assert report.failed_step is not None
@@ -268,15 +357,16 @@ def test_a_failing_up_still_tears_down_in_order_and_names_the_step(cfg):
 
 def test_a_failing_destroy_forces_stack_rm_and_deletes_the_cluster_directly(cfg):
     machine = Machine(cfg)
-    machine.fail.add("destroy")
+    machine.fail("destroy")
     report, _ = execute(cfg, machine)
     assert statuses(report)["pulumi-destroy"] is Status.FAILED
+    assert "update failed" in next(r.error for r in report.results if r.name == "pulumi-destroy")
     assert statuses(report)["stack-rm"] is Status.OK
     assert statuses(report)["kind-delete (last resort)"] is Status.OK
     assert statuses(report)["leftovers"] is Status.OK
-    assert machine.runner.ran("pulumi", "stack", "rm", cfg.stack, "--yes", "--force")
-    order = [c.argv[:3] for c in machine.runner.calls]
-    assert order.index(("pulumi", "destroy", "--stack")) < order.index(("kind", "delete", "cluster"))
+    assert machine.workspace.forced_removes == [cfg.stack]
+    assert machine.events == ["destroy", "kind-delete"]
+    assert not machine.stack_file
     assert report.exit_code == 1
     assert [r.name for r in report.failed_teardown] == ["pulumi-destroy"]
 
@@ -289,7 +379,8 @@ def test_a_failed_preflight_creates_nothing_and_touches_no_existing_cluster(cfg)
     assert report.failed_step.name == "preflight"
     assert "kind delete cluster --name mlops-e2e" in report.failed_step.error
     assert "127.0.0.1:9090" in report.failed_step.error
-    assert not machine.runner.ran("pulumi", "stack")
+    assert machine.opened == 0
+    assert machine.workspace.calls == []
     assert not machine.runner.ran("kind", "delete")
     assert machine.cluster
     assert {r.status for r in report.results if r.phase.value == "teardown"} == {Status.SKIPPED}
@@ -314,7 +405,7 @@ def test_a_smoke_check_that_never_passes_fails_within_its_bound_and_tears_down(c
 def test_leftovers_after_teardown_fail_the_run(cfg):
     machine = Machine(cfg)
     # destroy "succeeds" but leaves the cluster running (e.g. the delete command was lost).
-    machine.runner.on("pulumi", "destroy", stdout="done\n")
+    machine.workspace.destroy_keeps_cluster = True
     machine.runner.on("kind", "delete", "cluster", returncode=1, stderr="permission denied")
     report, _ = execute(cfg, machine)
     assert statuses(report)["kind-delete (last resort)"] is Status.FAILED

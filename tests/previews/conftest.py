@@ -1,15 +1,14 @@
 """Test doubles for the preview CLI: a Pulumi workspace and a Kubernetes API, plus a controllable clock.
 
 The Pulumi CLI (which the Automation API drives) and a Kubernetes cluster cannot run here, so the commands run
-against `FakeWorkspace` (implements stacks.workspace.Workspace) and `FakeKubeApi` (the CoreV1Api calls
+against `FakeWorkspace` (the shared double in tests/stacks/doubles.py) and `FakeKubeApi` (the CoreV1Api calls
 stacks.leftovers makes, answering with the real kubernetes client model objects).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -34,9 +33,8 @@ from infra.components.namespace import EXPIRES_AT_ANNOTATION, PREVIEW_LABEL
 from infra.components.pod_security import STACK_LABEL
 from previews.cli import Deps, main
 from stacks.leftovers import KubeApi
-from stacks.workspace import OutputSink, StackInfo, WorkspaceError
+from tests.stacks.doubles import NOW, FakeWorkspace
 
-NOW = datetime(2030, 1, 10, 12, 0, 0, tzinfo=UTC)
 UNREACHABLE = (
     "error: configured Kubernetes cluster is unreachable: unable to load schema information from the API "
     "server: dial tcp 127.0.0.1:6443: connect: connection refused. If the cluster has been deleted, retry "
@@ -57,71 +55,6 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.seconds += seconds
-
-
-@dataclass
-class FakeStack:
-    """A stack in the double's backend."""
-
-    config: dict[str, str] = field(default_factory=dict)
-    secrets: dict[str, str] = field(default_factory=dict)
-    last_update: datetime | None = None
-    deployed: bool = False
-
-
-class FakeWorkspace:
-    """In-memory stand-in for the Automation API workspace; records every call."""
-
-    def __init__(self) -> None:
-        self.stacks: dict[str, FakeStack] = {}
-        self.calls: list[tuple[str, str]] = []
-        self.destroy_envs: list[dict[str, str]] = []
-        self.destroy_errors: list[str] = []  # raised by the next destroy calls, in order
-        self.up_error: str | None = None
-
-    def add(self, name: str, config: Mapping[str, str], last_update: datetime | None = None) -> None:
-        """A stack that already exists and was deployed."""
-        self.stacks[name] = FakeStack(dict(config), last_update, deployed=True)
-
-    def select_or_create(self, stack: str) -> None:
-        self.calls.append(("select_or_create", stack))
-        self.stacks.setdefault(stack, FakeStack())
-
-    def set_config(self, stack: str, config: Mapping[str, str]) -> None:
-        self.calls.append(("set_config", stack))
-        self.stacks[stack].config.update(config)
-
-    def set_secret_config(self, stack: str, config: Mapping[str, str]) -> None:
-        self.calls.append(("set_secret_config", stack))
-        self.stacks[stack].secrets.update(config)
-
-    def up(self, stack: str, on_output: OutputSink) -> dict[str, int]:
-        self.calls.append(("up", stack))
-        on_output("Updating (fake)")
-        self.stacks[stack].last_update = NOW
-        if self.up_error:
-            raise WorkspaceError(self.up_error)
-        self.stacks[stack].deployed = True
-        return {"create": 1}
-
-    def destroy(self, stack: str, on_output: OutputSink, env: Mapping[str, str]) -> None:
-        self.calls.append(("destroy", stack))
-        self.destroy_envs.append(dict(env))
-        on_output("Destroying (fake)")
-        if self.destroy_errors:
-            raise WorkspaceError("error: update failed", details=self.destroy_errors.pop(0))
-        self.stacks[stack].deployed = False
-
-    def remove(self, stack: str) -> None:
-        self.calls.append(("remove", stack))
-        del self.stacks[stack]
-
-    def list_stacks(self, prefix: str) -> list[StackInfo]:
-        return [
-            StackInfo(name, s.last_update, dict(s.config))
-            for name, s in self.stacks.items()
-            if name.startswith(prefix)
-        ]
 
 
 def _matches(meta: V1ObjectMeta | None, label_selector: str | None, field_selector: str | None) -> bool:

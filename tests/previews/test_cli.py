@@ -12,7 +12,8 @@ import re
 import pytest
 
 from previews.cli import DELETE_UNREACHABLE_VAR, main
-from tests.previews.conftest import NOW, UNREACHABLE, Harness, hours, preview_stack_config
+from tests.previews.conftest import UNREACHABLE, Harness, hours, preview_stack_config
+from tests.stacks.doubles import NOW
 
 ELAPSED = re.compile(r"^\[\s*\d+\.\d+s\] ", re.MULTILINE)
 

@@ -14,7 +14,8 @@ import pytest
 
 from infra.render import MockedStack, platform_program, run_program, stack_config
 from previews.preview_config import short
-from tests.previews.conftest import FakeClock, FakeKubeApi, FakeWorkspace, Harness
+from tests.previews.conftest import FakeClock, FakeKubeApi, Harness
+from tests.stacks.doubles import FakeWorkspace
 
 BRANCHES = ("feature/login", "feature/" + "long-branch-name-" * 5)
 
