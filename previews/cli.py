@@ -487,12 +487,13 @@ def real_deps(environ: Mapping[str, str]) -> Deps:
     With MLOPS_PULUMI_INLINE=1 the program runs inline (no Python language host needed: docs/engine-tier.md).
     """
     backend = backend_from_env(environ)
-    program = None
+    inline: Callable[[], None] | None = None
     if environ.get(INLINE_VAR) == "1":
         from infra.program import program  # imported only then: it pulls in the whole Pulumi program
 
+        inline = program
     return Deps(
-        open_workspace=lambda: AutomationWorkspace(backend, program=program),
+        open_workspace=lambda: AutomationWorkspace(backend, program=inline),
         kube_api=core_api,
         now=lambda: datetime.now(UTC),
         environ=dict(environ),

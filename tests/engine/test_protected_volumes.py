@@ -20,7 +20,9 @@ CLAIMS = {"mlflow-artifacts", "data-mlflow-postgres-0"}
 
 
 def _claims(core: Any, namespace: str) -> dict[str, str]:
-    return {c.metadata.name: c.metadata.uid for c in core.list_namespaced_persistent_volume_claim(namespace).items}
+    return {
+        c.metadata.name: c.metadata.uid for c in core.list_namespaced_persistent_volume_claim(namespace).items
+    }
 
 
 def test_destroy_keeps_the_volumes_and_up_adopts_them(stack_factory: Any) -> None:
