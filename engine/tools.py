@@ -178,12 +178,12 @@ def ensure_tools(
     if missing:
         progress(f"engine tools: checking {len(missing)} pinned module(s) with the Go module proxy ({go})")
         with tempfile.TemporaryDirectory(prefix="engine-probe-") as scratch:
-            dirs = check_served(missing, Path(scratch))
+            sources = check_served(missing, Path(scratch))
         for index, build in enumerate(missing, 1):
             names = ", ".join(b for _, b in build.binaries)
             progress(f"[{index}/{len(missing)}] building {build.name} ({names})...")
             started = time.monotonic()
-            _build_one(build, entries[build.name], dirs[build.requires[0][0]])
+            _build_one(build, entries[build.name], sources[build.requires[0][0]])
             progress(f"[{index}/{len(missing)}] {build.name} built in {time.monotonic() - started:.0f}s")
     for build in builds:
         if build not in missing:
