@@ -85,7 +85,8 @@ class KwokCluster:
 
 
 def _kwokctl(toolbox: Toolbox, workdir: Path, args: list[str], timeout: float) -> str:
-    env = {**os.environ, "KWOK_WORKDIR": str(workdir)}
+    # The Kubernetes version decides the components' flags; kwokctl takes it from the environment only.
+    env = {**os.environ, "KWOK_WORKDIR": str(workdir), "KWOK_KUBE_VERSION": f"v{pins.KUBERNETES}"}
     try:
         result = subprocess.run(
             [str(toolbox.path("kwokctl")), *args], env=env, capture_output=True, text=True, timeout=timeout
@@ -108,7 +109,7 @@ def create_cluster(toolbox: Toolbox, name: str, workdir: Path) -> KwokCluster:
         "--kwok-controller-binary": "kwok",
         "--etcd-binary": "etcd",
     }
-    args = ["create", "cluster", "--name", name, "--runtime", "binary", f"--kube-version=v{pins.KUBERNETES}"]
+    args = ["create", "cluster", "--name", name, "--runtime", "binary"]
     args += [f"{flag}={toolbox.path(binary)}" for flag, binary in binaries.items()]
     args += ["--config", str(_stages_file(toolbox, workdir))]
     args += ["--kubeconfig", str(kubeconfig), "--wait", "120s", "--quiet-pull"]
