@@ -19,6 +19,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
 
 REPO = Path(__file__).resolve().parents[2]
 SYSTEM_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+# How this machine reaches the network (a proxy, a site CA): part of the machine, so kept.
+NETWORK_VARS = (
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "PIP_CERT", "PIP_INDEX_URL", "UV_INDEX_URL",
+    "UV_DEFAULT_INDEX", "UV_NATIVE_TLS", "UV_SYSTEM_CERTS", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
+    "http_proxy", "https_proxy", "no_proxy",
+)  # fmt: skip
 
 
 def _fresh_path(bin_dir: Path) -> str:
@@ -34,7 +40,7 @@ def _fresh_path(bin_dir: Path) -> str:
 
 
 def _fresh_env(tmp_path: Path) -> dict[str, str]:
-    """No inherited virtualenv, uv or pip settings; a new HOME and an empty user base."""
+    """No inherited virtualenv or uv settings; a new HOME and an empty user base; the machine's network."""
     user_base, home = tmp_path / "userbase", tmp_path / "home"
     user_base.mkdir()
     home.mkdir()
@@ -43,6 +49,7 @@ def _fresh_env(tmp_path: Path) -> dict[str, str]:
         "HOME": str(home),
         "PYTHONUSERBASE": str(user_base),
         "LANG": "C.UTF-8",
+        **{name: os.environ[name] for name in NETWORK_VARS if name in os.environ},
     }
     # Only the download cache is shared, so a warm run is fast; a cold one (no cache) must pass too.
     cache = (
