@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import signal
 import sys
 import time
@@ -26,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     except DevLoopConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # Progress lines as they happen, also into a pipe (CI logs, a test waiting for "platform ready").
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
     platform = LocalPlatform(cfg)
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
