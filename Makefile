@@ -2,7 +2,10 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
-UV_RUN := uv run --frozen
+# uv on PATH, else the pinned copy scripts/setup.sh installs under .state/tools/uv: no target needs uv on PATH.
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.state/tools/uv/bin/uv)
+export UV
+UV_RUN := $(UV) run --frozen
 
 .PHONY: help setup test test-fast test-engine engine-tools lint format dev render bench up destroy e2e-kind
 
@@ -34,7 +37,7 @@ format: ## Apply ruff formatting and autofixes
 	$(UV_RUN) ruff format .
 	$(UV_RUN) ruff check --fix .
 
-dev: ## Set up (Python env; Prometheus if root) and run the platform locally: MLflow, training, serving, monitoring
+dev: ## Set up (Python env; Prometheus if root) and run the platform locally; ARGS=--check: exit once it answers
 	scripts/setup.sh python monitoring
 	$(UV_RUN) python -m devloop $(ARGS)
 

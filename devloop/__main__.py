@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import signal
 import sys
 import time
@@ -20,12 +21,15 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:  # noqa: ARG001 -
 
 
 def main(argv: list[str] | None = None) -> int:
-    """0 after a clean stop, 1 if a step failed, 2 on bad flags."""
+    """0 after a clean stop (or a passed --check), 1 if a step failed, 2 on bad flags."""
     try:
         cfg = parse_args(sys.argv[1:] if argv is None else argv)
     except DevLoopConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # Progress lines as they happen, also into a pipe (CI logs, a test waiting for "platform ready").
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
     platform = LocalPlatform(cfg)
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
@@ -37,9 +41,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:<13} {url}")
         print(
             f"\ntry: curl -s -X POST {cfg.serving_url}/v1/predict -H 'content-type: application/json' "
-            "-d @examples/predict.json\n"
+            "-d @examples/predict.json"
         )
+        try:
+            print(f"  -> predictions: {platform.predict_example()}\n")
+        except DevLoopError as exc:
+            # A custom --dataset may not fit the example's columns: only the check must have predictions.
+            if cfg.exit_when_ready:
+                raise
+            print(f"  -> {exc}\n")
         if cfg.exit_when_ready:
+            print("check passed: the README example returned predictions")
             return 0
         print("Ctrl-C stops everything (registered models are kept for the next start).")
         while True:

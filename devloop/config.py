@@ -9,6 +9,9 @@ from pathlib import Path
 
 from mlops_contract.names import DEFAULT_MODEL_NAME, MLFLOW_PORT, SERVING_PORT
 
+# The README's curl example; found next to the package so the check does not depend on the working directory.
+EXAMPLE_REQUEST = Path(__file__).resolve().parents[1] / "examples" / "predict.json"
+
 
 class DevLoopConfigError(ValueError):
     """A bad option; the message names it."""
@@ -30,6 +33,7 @@ class DevLoopConfig:
     prometheus: bool = True
     retrain: bool = False
     reload_interval_seconds: float = 5.0
+    example_request: Path = EXAMPLE_REQUEST
     exit_when_ready: bool = False
 
     @property
@@ -100,7 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between serving's checks of the champion alias",
     )
     parser.add_argument(
-        "--exit-when-ready", action="store_true", help="stop everything once ready (smoke test, CI)"
+        "--check",
+        "--exit-when-ready",
+        dest="exit_when_ready",
+        action="store_true",
+        help="non-interactive (CI): exit 0 once the README's curl example has returned predictions",
     )
     return parser
 

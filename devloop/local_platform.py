@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,6 +180,31 @@ class LocalPlatform:
         self._wait(serving, timeout=120)
         self._step(f"serving ready at {self.cfg.serving_url}")
         self.start_monitoring()
+
+    def predict_example(self) -> list[object]:
+        """POST the README's curl example to /v1/predict; return the predictions or raise DevLoopError."""
+        url = f"{self.cfg.serving_url}{Route.PREDICT}"
+        what = f"POST {url} with {self.cfg.example_request}"
+        request = urllib.request.Request(  # noqa: S310 - a loopback URL we built
+            url,
+            data=self.cfg.example_request.read_bytes(),
+            headers={"content-type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                body = json.load(response)
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:500]
+            raise DevLoopError(
+                f"POST {url} with {self.cfg.example_request} -> {exc.code}: {detail}"
+            ) from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise DevLoopError(f"{what} failed: {exc}") from None
+        predictions = body.get("predictions") if isinstance(body, dict) else None
+        if not predictions:
+            raise DevLoopError(f"{what} answered without predictions: {body!r:.500}")
+        return list(predictions)
 
     def urls(self) -> Mapping[str, str]:
         """What a user opens."""

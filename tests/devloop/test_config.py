@@ -27,6 +27,17 @@ def test_flags_override_defaults() -> None:
     )
 
 
+@pytest.mark.parametrize("flag", ["--check", "--exit-when-ready"])
+def test_check_flag_makes_the_loop_non_interactive(flag: str) -> None:
+    assert parse_args([flag]).exit_when_ready
+    assert not parse_args([]).exit_when_ready
+
+
+def test_the_check_posts_the_readme_example() -> None:
+    example = parse_args([]).example_request
+    assert example.is_file() and example.parts[-2:] == ("examples", "predict.json")
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -16,29 +16,41 @@ REPO = Path(__file__).resolve().parents[2]
 TEST_BASE_IMAGE = "mlops-test-base:bookworm"
 
 
-def docker_available() -> bool:
-    """True if the engine answers."""
+def docker_unavailable() -> str | None:
+    """None if the engine answers, else why not (the docker CLI's own error)."""
     if shutil.which("docker") is None:
-        return False
-    return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
+        return "the docker CLI is not installed (scripts/setup.sh system installs docker.io)"
+    info = subprocess.run(["docker", "info"], capture_output=True, text=True, check=False)
+    if info.returncode == 0:
+        return None
+    errors = [line for line in info.stderr.splitlines() if line.strip()]
+    return errors[-1] if errors else f"`docker info` exited {info.returncode}"
 
 
-def ensure_docker_engine(log_path: Path, timeout: float = 60.0) -> bool:
-    """Start dockerd in the background if it is installed, we are root, and it is not running."""
-    if docker_available():
-        return True
+def ensure_docker_engine(log_path: Path, timeout: float = 60.0) -> str | None:
+    """Start dockerd in the background if it is installed, we are root, and it is not running.
+
+    Returns None once the engine answers, else the reason it does not (with dockerd's last log lines).
+    """
+    reason = docker_unavailable()
+    if reason is None:
+        return None
     dockerd = shutil.which("dockerd")
-    if dockerd is None or os.geteuid() != 0:
-        return False
+    if dockerd is None:
+        return f"{reason}; dockerd is not installed (scripts/setup.sh system installs docker.io)"
+    if os.geteuid() != 0:
+        return f"{reason}; not root, so dockerd was not started (scripts/setup.sh system as root starts it)"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         subprocess.Popen([dockerd], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if docker_available():
-            return True
+        reason = docker_unavailable()
+        if reason is None:
+            return None
         time.sleep(1)
-    return False
+    tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-5:])
+    return f"dockerd started but did not answer within {timeout:.0f}s: {reason}\n{log_path}:\n{tail}"
 
 
 def build_base_image() -> None:

@@ -51,10 +51,11 @@ def test_ctrl_c_stops_everything_and_a_restart_keeps_the_champion(tmp_path: Path
     assert port_free("127.0.0.1", mlflow_port) and port_free("127.0.0.1", serving_port)
 
     again = subprocess.run(
-        _argv(state, mlflow_port, serving_port, "--exit-when-ready"),
+        _argv(state, mlflow_port, serving_port, "--check"),
         capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
     assert again.returncode == 0, again.stdout + again.stderr
+    assert "-> predictions: [" in again.stdout and "check passed" in again.stdout
     assert "found in the registry: no bootstrap training" in again.stdout
     assert "training:" not in again.stdout
 

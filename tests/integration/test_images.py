@@ -41,10 +41,11 @@ TRAINING_TAG = "mlops-training:test"
 @pytest.fixture(scope="module")
 def images() -> dict[str, float]:
     """Docker engine up, base image built (cached), project images built; yields sizes in MB."""
-    if not ensure_docker_engine(REPO / ".state" / "dockerd.log"):
+    reason = ensure_docker_engine(REPO / ".state" / "dockerd.log")
+    if reason is not None:
         if os.environ.get("CI"):
-            pytest.fail("CI must run the image tests: Docker is not available (scripts/setup.sh system)")
-        pytest.skip("Docker engine not available")
+            pytest.fail(f"CI must run the image tests, but the Docker engine is not available: {reason}")
+        pytest.skip(f"Docker engine not available: {reason}")
     build_base_image()
     sizes = {}
     for dockerfile, tag in (
