@@ -20,7 +20,12 @@ def _volume(claim: Any, node: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolume",
-        "metadata": {"name": f"pvc-{meta.uid}", "labels": {_LABEL: "true"}},
+        # Marked as ours, so the PV controller leaves deleting it to us (as to any external provisioner).
+        "metadata": {
+            "name": f"pvc-{meta.uid}",
+            "labels": {_LABEL: "true"},
+            "annotations": {"pv.kubernetes.io/provisioned-by": PROVISIONER},
+        },
         "spec": {
             "capacity": {"storage": claim.spec.resources.requests["storage"]},
             "accessModes": claim.spec.access_modes,
@@ -58,7 +63,7 @@ def provision_once(core: Any, storage_class: str) -> None:
             if exc.status != 409:  # already provisioned on an earlier pass
                 raise
     for volume in core.list_persistent_volume(label_selector=f"{_LABEL}=true").items:
-        if volume.status.phase == "Released":
+        if volume.status.phase in {"Released", "Failed"}:
             try:
                 core.delete_persistent_volume(volume.metadata.name)
             except ApiException as exc:

@@ -38,7 +38,8 @@ class PulumiEnv:
 
     def env(self) -> dict[str, str]:
         """Variables for the CLI, its plugins and the Automation API."""
-        path = os.pathsep.join([*(str(d) for d in self.toolbox.bin_dirs), os.environ.get("PATH", "")])
+        # Only the CLI's directory: a provider binary on PATH would be used instead of the registered plugin.
+        path = os.pathsep.join([str(self.toolbox.path("pulumi").parent), os.environ.get("PATH", "")])
         return {
             "PATH": path,
             "PULUMI_HOME": str(self.home),

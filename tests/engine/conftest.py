@@ -84,6 +84,8 @@ def project_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A work dir holding the repo's Pulumi.yaml, so the tests' stack files never land in the repo."""
     work = tmp_path_factory.mktemp("project")
     (work / "Pulumi.yaml").write_text((REPO_ROOT / "Pulumi.yaml").read_text())
+    # The CLI checks that `main: infra/` exists even when the program runs inline.
+    (work / "infra").mkdir()
     return work
 
 
