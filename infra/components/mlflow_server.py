@@ -238,7 +238,15 @@ class MlflowServer(pulumi.ComponentResource):
         ml_labels = labels(args.stack, MLFLOW_APP, "tracking")
         artifacts = k8s.core.v1.PersistentVolumeClaim(
             f"{name}-artifacts",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="mlflow-artifacts", namespace=ns, labels=ml_labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="mlflow-artifacts",
+                namespace=ns,
+                labels=ml_labels,
+                # pulumi-kubernetes 4.25 awaits a claim of a WaitForFirstConsumer class (kind's) until it is
+                # Pending, so a retained claim that is already Bound (adopted after a protected destroy) times
+                # out after 5 minutes; the MLflow Deployment's await covers binding anyway.
+                annotations={"pulumi.com/skipAwait": "true"},
+            ),
             spec=_claim_spec(args.artifact_storage, args.storage_class),
             opts=child(volume_protection),
         )

@@ -24,7 +24,8 @@ def _fails_naming(stack: EngineStack, key: str) -> str:
     with pytest.raises(WorkspaceError) as failed:
         stack.up()
     text = f"{failed.value} {failed.value.details}"
-    assert f"mlops-platform:{key}" in text, text
+    # The CLI quotes the key ('servingReplicas'); the program's errors prefix the project (mlops-platform:).
+    assert f"'{key}'" in text or f"mlops-platform:{key}" in text, text
     assert "Traceback" not in text
     return text
 
