@@ -52,6 +52,11 @@ def _all_on_path(binaries: list[str], check: Callable[[str], bool]) -> Path | No
     return Path(str(paths[0])).parent
 
 
+def plugin_dir(home: Path, name: str, version: str) -> Path:
+    """Where `pulumi plugin install resource NAME VERSION` puts a plugin under PULUMI_HOME."""
+    return home / "plugins" / f"resource-{name}-v{version}"
+
+
 def installed_dir(build: GoBuild, environ: Mapping[str, str] = os.environ) -> Path | None:
     """A directory already holding every binary of `build` at an acceptable version, or None."""
     binaries = [b for _, b in build.binaries]
@@ -64,6 +69,6 @@ def installed_dir(build: GoBuild, environ: Mapping[str, str] = os.environ) -> Pa
             return _all_on_path(binaries, lambda b: _same_minor(_version_of(b, ["--version"]), pinned))
         case "pulumi-resource-kubernetes":
             home = Path(environ.get("PULUMI_HOME") or Path.home() / ".pulumi")
-            plugin = home / "plugins" / f"resource-kubernetes-v{pins.KUBERNETES_PROVIDER}"
+            plugin = plugin_dir(home, "kubernetes", pins.KUBERNETES_PROVIDER)
             return plugin if (plugin / "pulumi-resource-kubernetes").is_file() else None
     return None

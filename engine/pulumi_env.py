@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine import pins
+from engine.installed import plugin_dir
 from engine.tools import Toolbox, ToolsError, cache_root
 
 PLUGINS = (("kubernetes", pins.KUBERNETES_PROVIDER, "pulumi-resource-kubernetes"),)
@@ -61,7 +62,7 @@ def default_home() -> Path:
 def register_plugins(toolbox: Toolbox, home: Path) -> None:
     """`pulumi plugin install resource NAME VERSION --file BINARY` for each plugin not yet registered."""
     for name, version, binary in PLUGINS:
-        if (home / "plugins" / f"resource-{name}-v{version}" / binary).is_file():
+        if (plugin_dir(home, name, version) / binary).is_file():
             continue
         result = subprocess.run(
             [
