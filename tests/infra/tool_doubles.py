@@ -15,16 +15,22 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-_KIND = r"""
-import os, sys, uuid
+# Every stand-in starts with this: its state directory, its arguments, and (kind, minikube) a call log line.
+_PRELUDE = r"""
+import json, os, sys, uuid
 from pathlib import Path
 
 state = Path(os.environ["TOOL_DOUBLES_STATE"])
+args = sys.argv[1:]
+"""
+_LOG_CALL = r"""
+with open(state / "calls", "a") as log:
+    log.write(TOOL + " " + " ".join(args) + "\n")
+"""
+
+_KIND = r"""
 clusters = state / "kind"
 clusters.mkdir(parents=True, exist_ok=True)
-with open(state / "calls", "a") as log:
-    log.write("kind " + " ".join(sys.argv[1:]) + "\n")
-args = sys.argv[1:]
 name = args[args.index("--name") + 1] if "--name" in args else "kind"
 verb = " ".join(args[:2])
 if verb == "create cluster":
@@ -58,15 +64,8 @@ else:
 """
 
 _MINIKUBE = r"""
-import json, os, sys, uuid
-from pathlib import Path
-
-state = Path(os.environ["TOOL_DOUBLES_STATE"])
 profiles = state / "minikube"
 profiles.mkdir(parents=True, exist_ok=True)
-with open(state / "calls", "a") as log:
-    log.write("minikube " + " ".join(sys.argv[1:]) + "\n")
-args = sys.argv[1:]
 name = args[args.index("-p") + 1] if "-p" in args else "minikube"
 rest = [a for i, a in enumerate(args) if a != "-p" and (i == 0 or args[i - 1] != "-p")]
 if rest[0] == "start":
@@ -91,11 +90,6 @@ else:
 """
 
 _DOCKER = r"""
-import os, sys
-from pathlib import Path
-
-state = Path(os.environ["TOOL_DOUBLES_STATE"])
-args = sys.argv[1:]
 if args[:1] == ["inspect"] and args[1] == "--format" and args[2] == "{{.Id}}":
     node = state / "minikube" / args[3]
     if not node.exists():
@@ -141,8 +135,13 @@ def install(root: Path) -> Tools:
     bin_dir, state = root / "bin", root / "state"
     bin_dir.mkdir(parents=True)
     state.mkdir()
-    for tool, body in (("kind", _KIND), ("minikube", _MINIKUBE), ("docker", _DOCKER)):
+    for tool, logs, body in (
+        ("kind", True, _KIND),
+        ("minikube", True, _MINIKUBE),
+        ("docker", False, _DOCKER),
+    ):
         script = bin_dir / tool
-        script.write_text(f"#!{sys.executable}\n{body}")
+        log = f"TOOL = {tool!r}\n{_LOG_CALL}" if logs else ""
+        script.write_text(f"#!{sys.executable}\n{_PRELUDE}{log}{body}")
         script.chmod(0o755)
     return Tools(bin_dir=bin_dir, state=state)
