@@ -173,7 +173,6 @@ def ensure_tools(
     root = root or cache_root()
     builds = builds if builds is not None else all_builds()
     go = go_version()
-    entries = {b.name: build_dir(root, b, go) for b in builds}
     dirs, missing = _locate(root, builds, go)
     if missing:
         progress(f"engine tools: checking {len(missing)} pinned module(s) with the Go module proxy ({go})")
@@ -183,7 +182,8 @@ def ensure_tools(
             names = ", ".join(b for _, b in build.binaries)
             progress(f"[{index}/{len(missing)}] building {build.name} ({names})...")
             started = time.monotonic()
-            _build_one(build, entries[build.name], sources[build.requires[0][0]])
+            # A missing build's directory is its cache entry's bin/ (_locate).
+            _build_one(build, dirs[build.name].parent, sources[build.requires[0][0]])
             progress(f"[{index}/{len(missing)}] {build.name} built in {time.monotonic() - started:.0f}s")
     for build in builds:
         if build not in missing:

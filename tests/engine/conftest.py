@@ -13,7 +13,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,7 @@ class EngineStack:
     namespace: str
     config: dict[str, str]
     log: list[str]
+    renders: dict[tuple[tuple[str, str], ...], list[dict[str, Any]]] = field(default_factory=dict)
 
     def echo(self, line: str) -> None:
         """Keep the engine's output (pytest shows it for a failing test)."""
@@ -132,7 +133,13 @@ class EngineStack:
         return self.workspace.outputs(self.name)
 
     def rendered(self) -> list[dict[str, Any]]:
-        """`python -m infra.render` of this stack's config (the objects it should hold)."""
+        """`python -m infra.render` of this stack's config (the objects it should hold), once per config."""
+        key = tuple(sorted(self.config.items()))
+        if key not in self.renders:
+            self.renders[key] = self._render()
+        return self.renders[key]
+
+    def _render(self) -> list[dict[str, Any]]:
         args = [sys.executable, "-m", "infra.render", "--stack", self.name]
         for key, value in self.config.items():
             args += ["--set", f"{key}={value}"]
