@@ -55,6 +55,12 @@ HTTP_LATENCY = MetricSpec(
     ("route", "method", "status"),
     LATENCY_BUCKETS,
 )
+HTTP_SHED = MetricSpec(
+    "mlops_http_requests_shed",
+    Kind.COUNTER,
+    "Requests refused with 503 by admission control, by reason (in_flight, buffered_bytes, queued_rows).",
+    ("reason",),
+)
 PREDICTIONS = MetricSpec(
     "mlops_predictions",
     Kind.COUNTER,
@@ -105,6 +111,7 @@ DRIFT_WINDOW_ROWS = MetricSpec(
 ALL: tuple[MetricSpec, ...] = (
     HTTP_REQUESTS,
     HTTP_LATENCY,
+    HTTP_SHED,
     PREDICTIONS,
     BATCH_ROWS,
     MODEL_INFO,

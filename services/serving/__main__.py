@@ -6,13 +6,14 @@ import sys
 
 import uvicorn
 
+from mlops_contract.names import SERVING_SHUTDOWN_GRACE_SECONDS
 from services.serving.app import create_app
+from services.serving.http_protocol import with_head_timeout
 from services.serving.loader import MlflowLoader
 from services.serving.logs import configure_logging
 from services.serving.settings import SettingsError, load_settings
 
 EXIT_BAD_CONFIG = 2
-GRACEFUL_SHUTDOWN_SECONDS = 20
 
 
 def main() -> int:
@@ -30,7 +31,11 @@ def main() -> int:
         port=settings.port,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        timeout_graceful_shutdown=SERVING_SHUTDOWN_GRACE_SECONDS,
+        # Connection cap and read deadlines; per-request admission is services/serving/admission.py.
+        http=with_head_timeout(settings.header_timeout_seconds),
+        limit_concurrency=settings.max_connections,
+        timeout_keep_alive=settings.keepalive_seconds,
     )
     return 0
 

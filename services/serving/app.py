@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from mlops_contract.names import Route
-from services.serving.batching import Batcher
+from services.serving.admission import RETRY_AFTER_SECONDS, Admission, AdmissionLimits, ShedReason
+from services.serving.batching import Batcher, Overloaded
 from services.serving.errors import summarize_errors
 from services.serving.loader import ModelLoader, quiet_sklearn
 from services.serving.metrics import ServingMetrics
@@ -26,7 +27,7 @@ def create_app(settings: Settings, loader: ModelLoader) -> FastAPI:
     """Build the app; the model loads in the background after startup, so liveness never waits on MLflow."""
     state = ServingState(drift_window=settings.drift_window)
     metrics = ServingMetrics(state)
-    batcher = Batcher(max_rows=settings.max_batch_rows)
+    batcher = Batcher(max_rows=settings.max_batch_rows, max_queued_rows=settings.max_queued_rows)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -53,13 +54,43 @@ def create_app(settings: Settings, loader: ModelLoader) -> FastAPI:
     app.state.batcher = batcher
     app.include_router(router)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Overloaded, _overloaded(metrics))  # type: ignore[arg-type]
+    # Added first, so it runs inside ServingMiddleware: its refusals are counted and logged like any answer.
+    app.add_middleware(
+        Admission,
+        limits=admission_limits(settings),
+        shed=metrics.shed,
+        exempt=[Route.HEALTHZ, Route.READYZ, Route.METRICS],
+    )
     app.add_middleware(
         ServingMiddleware,
         metrics=metrics,
         routes=[str(r) for r in Route] + ["/docs", "/openapi.json"],
-        max_body_bytes=settings.max_body_bytes,
     )
     return app
+
+
+def admission_limits(settings: Settings) -> AdmissionLimits:
+    """The admission part of the settings."""
+    return AdmissionLimits(
+        max_in_flight=settings.max_in_flight,
+        max_body_bytes=settings.max_body_bytes,
+        max_buffered_bytes=settings.max_buffered_bytes,
+        body_timeout_seconds=settings.body_timeout_seconds,
+    )
+
+
+def _overloaded(metrics: ServingMetrics) -> Callable[[Request, Overloaded], Awaitable[JSONResponse]]:
+    async def handler(_request: Request, _exc: Overloaded) -> JSONResponse:
+        """503 + Retry-After when the prediction queue is full (any route that uses the batcher)."""
+        metrics.shed.labels(ShedReason.QUEUED_ROWS).inc()
+        return JSONResponse(
+            status_code=503,
+            content={"detail": "server busy, retry later"},
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    return handler
 
 
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -27,11 +27,18 @@ class _Item:
     future: asyncio.Future[Prediction]
 
 
+class Overloaded(RuntimeError):
+    """The queue already holds as many rows as allowed; the caller should shed the request (503)."""
+
+
 class Batcher:
     """Queue of pending predictions drained by one worker task; at most `max_rows` rows per estimator call."""
 
-    def __init__(self, max_rows: int) -> None:
+    def __init__(self, max_rows: int, max_queued_rows: int | None = None) -> None:
         self.max_rows = max_rows
+        # Waiting rows are latency for everyone behind them: past this, refusing fast beats queueing.
+        self.max_queued_rows = max_queued_rows
+        self.queued_rows = 0
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
 
@@ -51,9 +58,15 @@ class Batcher:
                 item.future.set_exception(RuntimeError("server shutting down"))
 
     async def predict(self, served: Served, matrix: npt.NDArray[np.float64]) -> Prediction:
-        """Predictions for matrix by served's model (the model is pinned per request)."""
+        """Predictions for matrix by served's model (the model is pinned per request); Overloaded if full."""
+        rows = matrix.shape[0]
+        # An empty queue always admits one request, so a cap below max_rows cannot starve the server.
+        cap = self.max_queued_rows
+        if cap is not None and self.queued_rows and self.queued_rows + rows > cap:
+            raise Overloaded(f"{self.queued_rows} rows already queued")
         future: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Item(served, matrix, future))
+        self.queued_rows += rows
         return await future
 
     async def _run(self) -> None:
@@ -64,6 +77,7 @@ class Batcher:
                 nxt = self._queue.get_nowait()
                 batch.append(nxt)
                 rows += nxt.matrix.shape[0]
+            self.queued_rows -= rows
             # One estimator call per model in the batch (a reload may land between two requests).
             groups: dict[int, list[_Item]] = {}
             for item in batch:

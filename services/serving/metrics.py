@@ -10,7 +10,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from mlops_contract import metrics as contract
+from services.serving.admission import ShedReason
 from services.serving.state import ServingState
+
+SHED_REASONS = (ShedReason.IN_FLIGHT, ShedReason.BUFFERED_BYTES, ShedReason.QUEUED_ROWS)
 
 
 class ServingMetrics:
@@ -20,6 +23,9 @@ class ServingMetrics:
         self.registry = CollectorRegistry()
         self.http_requests = _counter(contract.HTTP_REQUESTS, self.registry)
         self.http_latency = _histogram(contract.HTTP_LATENCY, self.registry)
+        self.shed = _counter(contract.HTTP_SHED, self.registry)
+        for reason in SHED_REASONS:  # exported at 0 from the start, so rate() and alerts see every reason
+            self.shed.labels(reason)
         self.predictions = _counter(contract.PREDICTIONS, self.registry)
         self.batch_rows = _histogram(contract.BATCH_ROWS, self.registry)
         self.reload_failures = _counter(contract.MODEL_RELOAD_FAILURES, self.registry)

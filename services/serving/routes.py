@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from mlops_contract.names import Route
 from services.serving.batching import Batcher
+from services.serving.bounds import exceeds_budget, value_budget
 from services.serving.errors import summarize_errors
 from services.serving.metrics import ServingMetrics
 from services.serving.schemas import ErrorResponse, ModelInfo, PredictRequest, PredictResponse, Status
@@ -22,6 +23,8 @@ from services.serving.validation import InputError, to_matrix
 router = APIRouter()
 
 NOT_READY = "no model loaded yet"
+# A first load retries within seconds (watcher backoff); clients need not poll faster than that.
+RETRY_AFTER_NOT_READY = "5"
 
 
 async def get_state(request: Request) -> ServingState:
@@ -48,7 +51,9 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def _not_ready() -> JSONResponse:
-    return JSONResponse(status_code=503, content={"detail": NOT_READY}, headers={"Retry-After": "5"})
+    return JSONResponse(
+        status_code=503, content={"detail": NOT_READY}, headers={"Retry-After": RETRY_AFTER_NOT_READY}
+    )
 
 
 @router.get(Route.HEALTHZ, response_model=Status)
@@ -62,7 +67,11 @@ async def readyz(state: StateDep) -> Status | JSONResponse:
     """Readiness: a model is loaded."""
     served = state.current
     if served is None:
-        return JSONResponse(status_code=503, content={"status": "not ready", "detail": NOT_READY})
+        return JSONResponse(
+            status_code=503,
+            content={"status": "not ready", "detail": NOT_READY},
+            headers={"Retry-After": RETRY_AFTER_NOT_READY},
+        )
     return Status(status="ready", detail=f"{served.model.ref.name} v{served.model.ref.version}")
 
 
@@ -77,7 +86,13 @@ _PREDICT_BODY = {
 @router.post(
     Route.PREDICT,
     response_model=PredictResponse,
-    responses={413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+    responses={
+        408: {"model": ErrorResponse},
+        413: {"model": ErrorResponse},
+        415: {"model": ErrorResponse},
+        422: {"model": ErrorResponse},
+        503: {"model": ErrorResponse},
+    },
     openapi_extra=_PREDICT_BODY,
 )
 async def predict(request: Request) -> Response:
@@ -90,14 +105,18 @@ async def predict(request: Request) -> Response:
     served: Served | None = state.current  # one reference for the whole request, even if a reload swaps
     if served is None:
         return _not_ready()
+    raw = await request.body()
+    model = served.model
+    if exceeds_budget(raw, value_budget(settings.max_batch_rows, model.feature_names)):
+        msg = f"at most {settings.max_batch_rows} rows of {len(model.feature_names)} values per request"
+        return JSONResponse(status_code=422, content={"detail": [{"loc": ["body", "rows"], "msg": msg}]})
     # Rust-side JSON parsing + validation is several times faster than json.loads + model_validate.
     try:
-        body = PredictRequest.model_validate_json(await request.body())
+        body = PredictRequest.model_validate_json(raw)
     except ValidationError as exc:
         return JSONResponse(
             status_code=422, content={"detail": summarize_errors(exc.errors(), prefix=("body",))}
         )
-    model = served.model
     try:
         matrix = to_matrix(body.rows, model.feature_names, settings.max_batch_rows)
         batcher: Batcher = app_state.batcher

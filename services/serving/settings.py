@@ -41,7 +41,30 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", validation_alias=Env.SERVING_HOST)
     port: int = Field(default=SERVING_PORT, ge=1, le=65535, validation_alias=Env.SERVING_PORT)
     retry_initial_seconds: float = 0.5
-    """First wait after a failed load while no model is loaded; doubles up to the reload interval."""
+    """First wait after a failed load while no model is loaded; grows with jitter up to retry_max_seconds."""
+    retry_cap_seconds: float = Field(default=5.0, gt=0, le=300, validation_alias=Env.RELOAD_RETRY_MAX_SECONDS)
+    broken_version_retry_seconds: float = Field(
+        default=300.0, ge=0, validation_alias=Env.BROKEN_VERSION_RETRY_SECONDS
+    )
+    """A version that failed to load is not fetched again for this long while the alias still points at it."""
+    # Defaults sized for the serving pod's 512 MiB limit (infra/components/serving.py): about 2 MiB per
+    # in-flight 1000-row request, so 64 in flight stay near 130 MiB above the ~150 MiB baseline.
+    max_in_flight: int = Field(default=64, ge=1, le=10_000, validation_alias=Env.MAX_IN_FLIGHT)
+    """Requests admitted at once (probes and /metrics excepted); more get 503 + Retry-After."""
+    max_queued_rows: int = Field(default=16_000, ge=1, validation_alias=Env.MAX_QUEUED_ROWS)
+    """Rows waiting for the estimator; a request that would exceed it gets 503 + Retry-After."""
+    max_buffered_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, validation_alias=Env.MAX_BUFFERED_BYTES
+    )
+    """Request-body bytes held in memory across all requests at once; more get 503 + Retry-After."""
+    max_connections: int = Field(default=2048, ge=16, validation_alias=Env.MAX_CONNECTIONS)
+    """Open connections before uvicorn answers every new request with 503 (its limit_concurrency)."""
+    header_timeout_seconds: float = Field(default=10.0, gt=0, validation_alias=Env.HEADER_TIMEOUT_SECONDS)
+    """A connection that has not sent a complete request head in this time is closed."""
+    body_timeout_seconds: float = Field(default=10.0, gt=0, validation_alias=Env.BODY_TIMEOUT_SECONDS)
+    """A request body not fully received in this time gets 408 and the connection is closed."""
+    keepalive_seconds: int = Field(default=5, ge=1, validation_alias=Env.KEEPALIVE_SECONDS)
+    """Idle keep-alive connections are closed after this."""
 
     @field_validator("tracking_uri")
     @classmethod
@@ -94,8 +117,8 @@ class Settings(BaseSettings):
 
     @property
     def retry_max_seconds(self) -> float:
-        """Cap of the startup backoff."""
-        return max(self.retry_initial_seconds, min(self.reload_interval_seconds, 30.0))
+        """Cap of the backoff while no model is loaded (never above the reload interval)."""
+        return max(self.retry_initial_seconds, min(self.reload_interval_seconds, self.retry_cap_seconds))
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:

@@ -1,10 +1,13 @@
-"""Background task: load the aliased version with capped backoff, then poll the alias and hot-swap."""
+"""Background task: load the aliased version (jittered, capped backoff), then poll the alias and hot-swap."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
+import random
+import time
+from collections.abc import Callable
 
 from services.serving.loader import ModelLoader
 from services.serving.metrics import ServingMetrics
@@ -14,11 +17,37 @@ from services.serving.state import ServingState
 log = logging.getLogger("serving.watcher")
 
 
+def next_delay(
+    previous: float, initial: float, cap: float, rand: Callable[[], float] = random.random
+) -> float:
+    """Decorrelated jitter: replicas that lost the registry together do not all retry at the same moment."""
+    return min(cap, initial + rand() * max(0.0, previous * 3 - initial))
+
+
+class BrokenVersions:
+    """Versions that failed to load, so a broken champion is not downloaded again on every poll."""
+
+    def __init__(self, retry_after: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.retry_after = retry_after
+        self._clock = clock
+        self._failed_at: dict[str, float] = {}
+
+    def skip(self, version: str) -> bool:
+        """True while version failed less than retry_after ago (a later retry covers transient failures)."""
+        failed_at = self._failed_at.get(version)
+        return failed_at is not None and self._clock() - failed_at < self.retry_after
+
+    def failed(self, version: str) -> None:
+        """Remember a failed load; only the latest version matters (the alias moved on otherwise)."""
+        self._failed_at = {version: self._clock()}
+
+
 async def watch_alias(
     settings: Settings, loader: ModelLoader, state: ServingState, metrics: ServingMetrics
 ) -> None:
     """Run until cancelled. Never raises: a failed load keeps the old model and counts the failure."""
     delay = settings.retry_initial_seconds
+    broken = BrokenVersions(settings.broken_version_retry_seconds)
     while True:
         served = state.current
         try:
@@ -29,11 +58,12 @@ async def watch_alias(
                 extra={"model": settings.model_name, "alias": settings.model_alias, "error": _short(exc)},
             )
         else:
-            if served is None or served.model.ref.version != ref.version:
+            if (served is None or served.model.ref.version != ref.version) and not broken.skip(ref.version):
                 try:
                     model = await asyncio.to_thread(loader.load, ref)
                 except Exception as exc:
                     metrics.reload_failures.inc()
+                    broken.failed(ref.version)
                     log.error(
                         "model load failed; keeping the current model",
                         extra={"model": ref.name, "version": ref.version, "error": _short(exc)},
@@ -56,7 +86,7 @@ async def watch_alias(
                     )
         if state.current is None:
             await asyncio.sleep(delay)
-            delay = min(delay * 2, settings.retry_max_seconds)
+            delay = next_delay(delay, settings.retry_initial_seconds, settings.retry_max_seconds)
         else:
             delay = settings.retry_initial_seconds
             await asyncio.sleep(settings.reload_interval_seconds)
