@@ -23,7 +23,7 @@ from devloop.monitoring_stack import (
     trigger_process,
 )
 from devloop.process import ManagedProcess, ProcessFailedError, port_free
-from mlops_contract.names import CHAMPION_ALIAS, Env, Route
+from mlops_contract.names import CHAMPION_ALIAS, SERVING_SHUTDOWN_GRACE_SECONDS, Env, Route
 
 Reporter = Callable[[str], None]
 
@@ -104,6 +104,8 @@ class LocalPlatform:
                 ready_url=f"{self.cfg.serving_url}{Route.READYZ}",
                 log_path=self.cfg.state_dir / "serving.log",
                 env=serving_env(self.cfg),
+                # In-flight requests get serving's whole grace period, as in the cluster.
+                stop_timeout=SERVING_SHUTDOWN_GRACE_SECONDS + 5,
             )
         )
 

@@ -51,6 +51,8 @@ class ManagedProcess:
     log_path: Path
     env: Mapping[str, str] | None = None
     cwd: Path | None = None
+    stop_timeout: float = 15.0
+    """How long stop() waits after SIGTERM before SIGKILL: longer than the child's own shutdown grace."""
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _log: IO[bytes] | None = field(default=None, init=False, repr=False)
 
@@ -91,8 +93,9 @@ class ManagedProcess:
         """True while the child is alive."""
         return self._proc is not None and self._proc.poll() is None
 
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM the process group, then SIGKILL if it lingers."""
+    def stop(self, timeout: float | None = None) -> None:
+        """SIGTERM the process group, then SIGKILL if it lingers past timeout (default: stop_timeout)."""
+        timeout = self.stop_timeout if timeout is None else timeout
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             try:

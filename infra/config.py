@@ -110,6 +110,7 @@ class StackConfig:
     retrain_schedule: str
     serving_replicas: int
     serving_max_replicas: int
+    serving_max_in_flight: int
     reload_interval_seconds: int
     postgres_storage: str
     artifact_storage: str
@@ -330,6 +331,7 @@ def load_stack_config(
         retrain_schedule=schedule,
         serving_replicas=replicas,
         serving_max_replicas=max_replicas,
+        serving_max_in_flight=r.integer("servingMaxInFlight", 1, 10_000),
         reload_interval_seconds=r.integer("reloadIntervalSeconds", 1, 3600),
         postgres_storage=r.matching("postgresStorage", _QUANTITY, "a storage quantity like 1Gi"),
         artifact_storage=r.matching("artifactStorage", _QUANTITY, "a storage quantity like 2Gi"),

@@ -260,6 +260,7 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             replicas=cfg.serving_replicas,
             max_replicas=cfg.serving_max_replicas,
             reload_interval_seconds=cfg.reload_interval_seconds,
+            max_in_flight=cfg.serving_max_in_flight,
             node_port=NODE_PORTS["serving"] if cfg.node_ports else None,
             depends_on=[training.bootstrap_job],
         ),

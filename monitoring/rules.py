@@ -14,8 +14,10 @@ from mlops_contract.metrics import (
     DRIFT_WINDOW_ROWS,
     HTTP_LATENCY,
     HTTP_REQUESTS,
+    HTTP_SHED,
     MODEL_AGE,
     MODEL_LOADED,
+    MODEL_RELOAD_FAILURES,
 )
 from mlops_contract.names import Route
 from monitoring.sources import Job
@@ -104,6 +106,23 @@ def alert_rules(t: Thresholds | None = None) -> list[AlertRule]:
             t.slo_for,
             "warning",
             f"p99 latency of {Route.PREDICT} is above {t.p99_latency_seconds * 1000:.0f} ms.",
+        ),
+        AlertRule(
+            "ServingModelReloadFailing",
+            # Two failures: one transient hiccup on one replica is not worth a page; a broken champion
+            # fails on every replica and again at each retry (MLOPS_BROKEN_VERSION_RETRY_SECONDS).
+            f"sum(increase({MODEL_RELOAD_FAILURES.series()[0]}{{{serving}}}[30m])) >= 2",
+            "1m",
+            "warning",
+            "Serving fails to load the aliased model version: replicas keep serving the previous one.",
+        ),
+        AlertRule(
+            "ServingShedding",
+            f"sum(rate({HTTP_SHED.series()[0]}{{{serving}}}[5m])) / sum(rate({requests}{{{serving}}}[5m]))"
+            f" > {t.shed_ratio}",
+            t.slo_for,
+            "warning",
+            f"Serving refuses more than {t.shed_ratio:.0%} of requests with 503 (admission limits reached).",
         ),
         AlertRule(
             "FeatureDrift",

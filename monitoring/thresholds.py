@@ -19,6 +19,8 @@ class Thresholds:
     """Ignore drift while the window holds fewer rows (PSI is noisy on few rows)."""
     model_max_age_seconds: int = 7 * 86400
     """Champion older than this: retraining is not producing better models."""
+    shed_ratio: float = 0.01
+    """Share of serving requests refused by admission control (503 + Retry-After): time to scale out."""
     mlflow_error_ratio: float = 0.05
     """5xx share of MLflow requests (backend / PostgreSQL trouble)."""
     down_for: str = "2m"

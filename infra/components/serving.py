@@ -25,13 +25,20 @@ from infra.components.pod_security import (
 )
 from infra.components.service import cluster_url, http_service
 from infra.components.workloads import MlflowClientArgs, mlflow_client_env, plain_env
-from mlops_contract.names import CHAMPION_ALIAS, SERVING_PORT, SERVING_SERVICE_NAME, Env, Route
+from mlops_contract.names import (
+    CHAMPION_ALIAS,
+    SERVING_PORT,
+    SERVING_SERVICE_NAME,
+    SERVING_SHUTDOWN_GRACE_SECONDS,
+    Env,
+    Route,
+)
 
 SERVING_RESOURCES = Resources(100, 256, 1000, 512)
 # Endpoints take a moment to drop a terminating pod; keep serving until they have.
 PRE_STOP_SLEEP_SECONDS = 5
-# Serving's own graceful-shutdown budget is 20 s (services/serving/__main__.py); the grace covers both.
-TERMINATION_GRACE_SECONDS = PRE_STOP_SLEEP_SECONDS + 25
+# The grace covers the preStop sleep, serving's own shutdown budget and a margin.
+TERMINATION_GRACE_SECONDS = PRE_STOP_SLEEP_SECONDS + SERVING_SHUTDOWN_GRACE_SECONDS + 5
 HPA_CPU_UTILIZATION = 70
 
 
@@ -55,6 +62,8 @@ class ServingArgs:
     """HPA maximum."""
     reload_interval_seconds: int
     """How often the alias is checked."""
+    max_in_flight: int
+    """Requests one replica admits at once (the rest get 503 + Retry-After); sized for SERVING_RESOURCES."""
     node_port: int | None
     """Expose on this NodePort (kind/minikube), None for ClusterIP only."""
     depends_on: list[pulumi.Resource]
@@ -70,6 +79,7 @@ def serving_env(args: ServingArgs) -> list[k8s.core.v1.EnvVarArgs]:
                 Env.MODEL_NAME: args.model_name,
                 Env.MODEL_ALIAS: CHAMPION_ALIAS,
                 Env.RELOAD_INTERVAL_SECONDS: str(args.reload_interval_seconds),
+                Env.MAX_IN_FLIGHT: str(args.max_in_flight),
                 Env.SERVING_HOST: "0.0.0.0",  # noqa: S104 - the pod's own interface, behind the Service
                 Env.SERVING_PORT: str(SERVING_PORT),
                 Env.LOG_LEVEL: "INFO",

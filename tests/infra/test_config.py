@@ -60,6 +60,7 @@ def test_pulumi_project_runs_infra_with_uv() -> None:
         ("servingReplicas", "0", "must be an integer from 1 to 20"),
         ("servingReplicas", "1.5", "must be an integer from 1 to 20"),
         ("servingMaxReplicas", "1", "mlops-platform:servingMaxReplicas: 1 must be >= servingReplicas (2)"),
+        ("servingMaxInFlight", "0", "mlops-platform:servingMaxInFlight: '0' must be an integer from 1 to 10000"),
         ("namespace", "Bad_Name", "mlops-platform:namespace: 'Bad_Name' is not a DNS label"),
         ("retrainSchedule", "every day", "mlops-platform:retrainSchedule: 'every day' is not a 5-field cron"),
         ("promotionFloor", "1.5", "mlops-platform:promotionFloor: '1.5' must be between 0.0 and 1.0"),

@@ -14,7 +14,7 @@ import pytest
 
 from infra.mlops_platform import DEV_BUDGET
 from infra.render import PLACEHOLDER_NODE_IP, MockedStack, platform_program, run_program, stack_config
-from mlops_contract.names import CHAMPION_ALIAS, MLFLOW_PORT, Env
+from mlops_contract.names import CHAMPION_ALIAS, MLFLOW_PORT, SERVING_SHUTDOWN_GRACE_SECONDS, Env
 from tests.infra.conftest import STACK_OVERRIDES, built, config_for, env_of, find, pod_specs
 
 # pulumi.runtime.rpc's markers: a special value, and the kind "secret".
@@ -393,3 +393,18 @@ def test_an_existing_cluster_is_reached_through_the_resolved_kubeconfig_and_cont
     provider = next(r for r in stack.resources if r.type == "pulumi:providers:kubernetes")
     assert provider.inputs["kubeconfig"] == str(kubeconfig)
     assert provider.inputs["context"] == "prod-cluster"
+
+
+def test_serving_admission_limit_comes_from_stack_config_and_fits_the_pod(
+    stack: MockedStack, mode: str
+) -> None:
+    pod = find(stack.manifests(), "Deployment", "serving")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    in_flight = int(env_of(container)[Env.MAX_IN_FLIGHT])
+    assert in_flight == config_for(mode).serving_max_in_flight
+    # About 2 MiB per in-flight 1000-row request over a ~200 MiB baseline (docs/reliability.md, measured).
+    limit_mib = int(container["resources"]["limits"]["memory"].removesuffix("Mi"))
+    assert 200 + 2 * in_flight <= 0.8 * limit_mib
+    # SIGTERM lets requests finish for serving's own grace; the pod must not be killed before that ends.
+    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert pod["terminationGracePeriodSeconds"] > pre_stop + SERVING_SHUTDOWN_GRACE_SECONDS

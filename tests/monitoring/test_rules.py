@@ -71,6 +71,27 @@ CASES: dict[str, tuple[dict[str, str], dict[str, str], str, dict[str, str]]] = {
         "25m",
         {},
     ),
+    "ServingModelReloadFailing": (
+        # A broken champion: every retry fails.
+        {f"mlops_model_reload_failures_total{{{S}}}": "0 1 1 1 1 2 2 2 2 2 3x10"},
+        # One transient failure is not worth an alert.
+        {f"mlops_model_reload_failures_total{{{S}}}": "0 1x20"},
+        "10m",
+        {},
+    ),
+    "ServingShedding": (
+        {
+            f'mlops_http_requests_shed_total{{{S},reason="in_flight"}}': "0+10x30",
+            f'mlops_http_requests_total{{{S},{PREDICT},status="503"}}': "0+10x30",
+            f'mlops_http_requests_total{{{S},{PREDICT},status="200"}}': "0+100x30",
+        },
+        {
+            f'mlops_http_requests_shed_total{{{S},reason="in_flight"}}': "0+0x30",
+            f'mlops_http_requests_total{{{S},{PREDICT},status="200"}}': "0+100x30",
+        },
+        "25m",
+        {},
+    ),
     "FeatureDrift": (
         {f"mlops_drift_score{{{S}}}": "0.5x20", f"mlops_drift_window_rows{{{S}}}": "500x20"},
         # Drift on a tiny window is noise: quiet.
