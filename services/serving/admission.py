@@ -97,6 +97,7 @@ class Admission:
             await self._shed(send, ShedReason.BUFFERED_BYTES, close=True)
             return
         self.buffered += reserved
+        held = reserved  # the body stays in memory until the app is done with it
         try:
             outcome = await self._read(receive, reserved)
             if isinstance(outcome, _Refusal):
@@ -105,9 +106,10 @@ class Admission:
                 elif outcome.status:
                     await respond(send, outcome.status, {"detail": outcome.detail}, close=True)
                 return  # status 0: the client went away; nobody to answer
+            held += outcome.grown
             await self.app(scope, _replay(outcome.body, receive), send)
         finally:
-            self.buffered -= reserved
+            self.buffered -= held
 
     async def _read(self, receive: Receive, reserved: int) -> _Body | _Refusal:
         """The whole body within the deadline, size cap and memory budget; or why not."""
@@ -132,7 +134,8 @@ class Admission:
                         extra += grow
                     chunks.append(chunk)
                     if not message.get("more_body", False):
-                        return _Body(b"".join(chunks))
+                        body, extra = _Body(b"".join(chunks), extra), 0  # the caller releases it now
+                        return body
         except TimeoutError:
             secs = self.limits.body_timeout_seconds
             return _Refusal(408, f"request body not received within {secs:g} s")
@@ -150,6 +153,7 @@ class Admission:
 @dataclass(frozen=True)
 class _Body:
     body: bytes
+    grown: int  # bytes beyond the Content-Length reservation, now also held
 
 
 @dataclass(frozen=True)

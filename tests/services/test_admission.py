@@ -306,3 +306,42 @@ def test_value_budget_is_exact_for_valid_bodies(names: tuple[str, ...]) -> None:
     body = json.dumps({"rows": rows}).encode()
     assert not exceeds_budget(body, value_budget(7, names))
     assert exceeds_budget(body, value_budget(6, names))
+
+
+def test_chunked_body_counts_against_the_budget_until_the_app_is_done() -> None:
+    async def scenario() -> tuple[int, int | None, Admission]:
+        gate = asyncio.Event()
+        limits = dataclasses.replace(LIMITS, max_in_flight=10)
+        admission, _ = middleware(ok_app(gate=gate), limits)
+        first = Recorder()  # no Content-Length: nothing reserved up front
+        task = asyncio.create_task(admission(scope(), body_receive(b"x" * 500, b"x" * 500), first))
+        await asyncio.sleep(0.05)
+        held = admission.buffered
+        second = Recorder()
+        await admission(scope(headers=[*JSON_HEADERS, (b"content-length", b"800")]), never_receive, second)
+        gate.set()
+        await task
+        return held, second.status, admission
+
+    held, second, admission = asyncio.run(scenario())
+    assert held == 1000 and second == 503 and admission.buffered == 0
+
+
+def test_app_refuses_form_and_text_posts_that_need_no_cors_preflight(
+    loader: MemoryLoader, client_factory
+) -> None:
+    client = client_factory(loader)
+    wait_for(lambda: client.get("/readyz").status_code == 200)
+    body = '{"rows": [[5.0, 3.0, 1.5, 0.2]]}'
+    for content_type in (
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "multipart/form-data; boundary=x",
+    ):
+        response = client.post("/v1/predict", content=body, headers={"content-type": content_type})
+        assert response.status_code == 415, content_type
+        assert response.json() == {"detail": "content-type must be application/json"}
+    assert (
+        client.post("/v1/predict", content=body, headers={"content-type": "application/json"}).status_code
+        == 200
+    )
