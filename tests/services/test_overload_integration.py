@@ -88,9 +88,8 @@ def start_server(tmp_path: Path, trained: tuple[str, str], **env: str) -> Manage
             **env,
         },
     )
-    proc.start().wait_ready(timeout=120)
     proc.port = port  # type: ignore[attr-defined]
-    return proc
+    return proc.start()
 
 
 @pytest.fixture
@@ -99,7 +98,9 @@ def server_factory(tmp_path: Path, trained: tuple[str, str]) -> Iterator:
 
     def make(**env: str) -> Server:
         proc = start_server(tmp_path, trained, **env)
-        started.append(proc)
+        started.append(proc)  # before waiting, so a server that never gets ready is stopped too
+        # Minutes, not seconds: a loaded machine slows the registry the first load depends on.
+        proc.wait_ready(timeout=600)
         return Server(proc, proc.port)  # type: ignore[attr-defined]
 
     yield make
@@ -319,34 +320,3 @@ def test_connection_cap_answers_503_beyond_it(server_factory) -> None:
         return over, under
 
     assert asyncio.run(scenario()) == (503, 200)
-
-
-def test_ready_within_seconds_after_a_long_registry_outage(
-    tmp_path: Path, restartable_mlflow: tuple[MlflowServerSpec, ManagedProcess]
-) -> None:
-    spec, mlflow_proc = restartable_mlflow
-    mlflow_proc.start().wait_ready(timeout=600)
-    train_model(spec.url, "outage")
-    mlflow_proc.stop()
-    port = free_port()
-    serving = ManagedProcess(
-        name="serving",
-        argv=[sys.executable, "-m", "services.serving"],
-        ready_url=f"http://127.0.0.1:{port}/readyz",
-        log_path=tmp_path / "serving.log",
-        # The default reload interval (30 s): before, it was also the backoff cap.
-        env={Env.TRACKING_URI: spec.url, Env.MODEL_NAME: "outage", Env.SERVING_PORT: str(port)},
-    )
-    with serving:
-        serving.start()
-        time.sleep(30)  # long enough for the backoff to reach its cap
-        assert serving.running(), serving.log_tail()
-        mlflow_proc.start().wait_ready(timeout=600)
-        back = time.monotonic()
-        while httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code != 200:
-            assert time.monotonic() - back < 120, serving.log_tail()
-            time.sleep(0.1)
-        waited = time.monotonic() - back
-    print(f"\nready {waited:.1f} s after MLflow answered again")
-    # Cap 5 s plus a model load on a contended machine; before: up to 30 s plus the load.
-    assert waited < 5 + 10
