@@ -11,8 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from mlops_contract.names import Route
-from services.retrain_trigger.backends import AlreadyStarted, RetrainBackend
+from services.retrain_trigger.backends import AlreadyStarted, AtCapacity, RetrainBackend
 from services.retrain_trigger.episodes import Episode, Ledger
+from services.retrain_trigger.guard import GuardSettings, WebhookGuard
 
 log = logging.getLogger("retrain_trigger")
 RETRAIN_LABEL, RETRAIN_VALUE = "action", "retrain"
@@ -37,8 +38,12 @@ class Notification(BaseModel):
     alerts: list[Alert]
 
 
-def create_app(backend: RetrainBackend, ledger: Ledger | None = None) -> FastAPI:
-    """The receiver; `backend` decides what a retraining is."""
+def create_app(
+    backend: RetrainBackend,
+    ledger: Ledger | None = None,
+    guard: GuardSettings | None = None,
+) -> FastAPI:
+    """The receiver; `backend` decides what a retraining is, `guard` who may call and how much they send."""
     ledger = ledger or Ledger()
     registry = CollectorRegistry()
     triggered = Counter(
@@ -76,14 +81,23 @@ def create_app(backend: RetrainBackend, ledger: Ledger | None = None) -> FastAPI
                 duplicates.inc()
                 skipped += 1
                 continue
-            except Exception as exc:
-                # Not acknowledged: Alertmanager retries the notification, so the retrain is not lost.
+            except AtCapacity as exc:
+                # Released: a later notification of the same episode may start it once a run has finished.
+                ledger.release(episode)
+                log.warning("retraining for %s not started: %s", episode.alertname, exc)
+                raise HTTPException(status_code=429, detail=str(exc)) from None
+            except Exception:
+                # Not acknowledged: Alertmanager retries the notification, so the retrain is not lost. The
+                # cause (a Kubernetes API error names objects and the service account) goes to the log only.
                 ledger.release(episode)
                 log.exception("starting retraining for %s failed", episode.alertname)
-                raise HTTPException(status_code=503, detail=f"could not start retraining: {exc}") from None
+                raise HTTPException(
+                    status_code=503, detail="could not start retraining; the cause is in the trigger's log"
+                ) from None
             triggered.labels(episode.alertname).inc()
             log.info("retraining %s started for %s episode %s", name, episode.alertname, episode.key)
             started.append(name)
         return {"started": started, "debounced": skipped}
 
+    app.add_middleware(WebhookGuard, settings=guard or GuardSettings(Route.ALERTS, token=None))
     return app

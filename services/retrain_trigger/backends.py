@@ -17,6 +17,10 @@ class AlreadyStarted(Exception):
     """The retraining for this episode exists already (e.g. started before a restart)."""
 
 
+class AtCapacity(Exception):
+    """As many retraining Jobs as allowed are running; the message says how many and which."""
+
+
 class RetrainBackend(Protocol):
     """Starts one retraining run for an episode; returns a name for logs and the response."""
 
@@ -29,6 +33,8 @@ class KubernetesBackend:
 
     namespace: str
     cronjob: str
+    max_active: int = 1
+    """Retraining Jobs of the CronJob (scheduled or triggered) that may run at once, this one included."""
     batch_api: Any = None
     """kubernetes.client.BatchV1Api; built from the in-cluster service account when None."""
 
@@ -47,6 +53,14 @@ class KubernetesBackend:
         api = self._api()
         cron = api.read_namespaced_cron_job(self.cronjob, self.namespace)
         name = f"{self.cronjob}-drift-{episode.key}"[:63]
+        active = self._active_jobs(api, cron.metadata.uid)
+        if name in active:
+            raise AlreadyStarted(name)
+        if len(active) >= self.max_active:
+            raise AtCapacity(
+                f"{len(active)} retraining Job(s) of {self.cronjob} active (limit {self.max_active}): "
+                + ", ".join(sorted(active))
+            )
         template = cron.spec.job_template
         job = V1Job(
             api_version="batch/v1",
@@ -81,6 +95,20 @@ class KubernetesBackend:
                 raise AlreadyStarted(name) from None
             raise
         return name
+
+    def _active_jobs(self, api: Any, cron_uid: str) -> list[str]:
+        """Names of unfinished Jobs owned by the CronJob (the controller's and this trigger's)."""
+        jobs = api.list_namespaced_job(self.namespace)
+        return [
+            job.metadata.name
+            for job in jobs.items
+            if any(ref.uid == cron_uid for ref in job.metadata.owner_references or []) and not _finished(job)
+        ]
+
+
+def _finished(job: Any) -> bool:
+    conditions = (job.status.conditions if job.status else None) or []
+    return any(c.type in {"Complete", "Failed"} and c.status == "True" for c in conditions)
 
 
 @dataclass
