@@ -79,6 +79,10 @@ class Credentials:
     mlflow_admin_password: SecretValue | None
     mlflow_flask_secret_key: SecretValue | None
     grafana_admin_password: SecretValue | None
+    mlflow_serving_password: SecretValue | None = None
+    mlflow_training_password: SecretValue | None = None
+    mlflow_prometheus_password: SecretValue | None = None
+    retrain_trigger_token: SecretValue | None = None
 
 
 @dataclass(frozen=True)
@@ -355,6 +359,10 @@ def _credentials(r: _Reader) -> Credentials:
         mlflow_admin_password=r.secret("mlflowAdminPassword"),
         mlflow_flask_secret_key=r.secret("mlflowFlaskSecretKey"),
         grafana_admin_password=r.secret("grafanaAdminPassword"),
+        mlflow_serving_password=r.secret("mlflowServingPassword"),
+        mlflow_training_password=r.secret("mlflowTrainingPassword"),
+        mlflow_prometheus_password=r.secret("mlflowPrometheusPassword"),
+        retrain_trigger_token=r.secret("retrainTriggerToken"),
     )
 
 

@@ -16,23 +16,45 @@ from pulumi import Output, ResourceOptions
 
 from infra.components.cluster import NODE_PORTS, Cluster, ClusterArgs, Runner, cluster_exists, run_local
 from infra.components.images import Delivery, Images, ImagesArgs
-from infra.components.mlflow_server import MlflowCredentials, MlflowServer, MlflowServerArgs
+from infra.components.mlflow_identities import (
+    PROMETHEUS,
+    SERVING,
+    TRAINING,
+    MlflowIdentities,
+    MlflowIdentitiesArgs,
+)
+from infra.components.mlflow_server import (
+    ADMIN_USER,
+    SECRET_ADMIN_PASSWORD,
+    MlflowCredentials,
+    MlflowServer,
+    MlflowServerArgs,
+)
 from infra.components.monitoring import Monitoring, MonitoringArgs
 from infra.components.namespace import (
     GRAFANA_APP,
     GRAFANA_PORT,
     PROMETHEUS_APP,
     PROMETHEUS_PORT,
+    RETRAIN_TRIGGER_APP,
     Namespace,
     NamespaceArgs,
 )
+from infra.components.namespace_limits import NamespaceLimits, NamespaceLimitsArgs
 from infra.components.pod_security import Resources
+from infra.components.retrain_admission import RetrainAdmission, RetrainAdmissionArgs
 from infra.components.service import cluster_url
 from infra.components.serving import Serving, ServingArgs
 from infra.components.training_jobs import TrainingJobs, TrainingJobsArgs
 from infra.components.workloads import MlflowClientArgs
 from infra.config import ClusterMode, SecretValue, StackConfig
-from mlops_contract.names import MLFLOW_PORT, MLFLOW_SERVICE_NAME, SERVING_PORT, SERVING_SERVICE_NAME
+from mlops_contract.names import (
+    DEFAULT_EXPERIMENT,
+    MLFLOW_PORT,
+    MLFLOW_SERVICE_NAME,
+    SERVING_PORT,
+    SERVING_SERVICE_NAME,
+)
 
 # Published in the README; tests hold the dev stack to it.
 DEV_BUDGET = Resources(cpu_request_m=1500, memory_request_mi=2560, cpu_limit_m=0, memory_limit_mi=0)
@@ -158,6 +180,16 @@ def _mlflow_credentials(cfg: StackConfig) -> MlflowCredentials:
     )
 
 
+def _identity_passwords(cfg: StackConfig) -> dict[str, Output[str]]:
+    given = cfg.credentials
+    values = {
+        SERVING.user: _secret(given.mlflow_serving_password),
+        TRAINING.user: _secret(given.mlflow_training_password),
+        PROMETHEUS.user: _secret(given.mlflow_prometheus_password),
+    }
+    return {user: value for user, value in values.items() if value is not None}
+
+
 def _delivery(cfg: StackConfig) -> Delivery:
     if cfg.cluster_mode is ClusterMode.MINIKUBE:
         return Delivery.MINIKUBE_LOAD
@@ -232,14 +264,35 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
         ),
         opts=k8s_opts,
     )
-    client = MlflowClientArgs(tracking_uri=mlflow.url, credentials_secret=mlflow.credentials_secret)
+    identities = MlflowIdentities(
+        "mlflow-identities",
+        MlflowIdentitiesArgs(
+            namespace=namespace.name,
+            stack=cfg.stack,
+            image=images.refs["mlops-mlflow"],
+            tracking_uri=mlflow.url,
+            admin_secret=mlflow.credentials_secret,
+            admin_user=ADMIN_USER,
+            admin_password_key=SECRET_ADMIN_PASSWORD,
+            experiment=DEFAULT_EXPERIMENT,
+            model_name=cfg.model_name,
+            mlflow_ready=[mlflow],
+            passwords=_identity_passwords(cfg),
+        ),
+        opts=k8s_opts,
+    )
+    after_identities = ResourceOptions.merge(k8s_opts, ResourceOptions(depends_on=[identities.job]))
+
+    def client(workload_secret: Output[str]) -> MlflowClientArgs:
+        return MlflowClientArgs(tracking_uri=mlflow.url, credentials_secret=workload_secret)
+
     training = TrainingJobs(
         "training",
         TrainingJobsArgs(
             namespace=namespace.name,
             stack=cfg.stack,
             image=images.refs["mlops-training"],
-            mlflow=client,
+            mlflow=client(identities.secrets[TRAINING.user]),
             model_name=cfg.model_name,
             dataset=cfg.training_dataset,
             promotion_margin=cfg.promotion_margin,
@@ -247,7 +300,7 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             schedule=cfg.retrain_schedule,
             code_version=images.refs["mlops-training"].apply(_code_version),
         ),
-        opts=k8s_opts,
+        opts=after_identities,
     )
     serving = Serving(
         "serving",
@@ -255,7 +308,7 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             namespace=namespace.name,
             stack=cfg.stack,
             image=images.refs["mlops-serving"],
-            mlflow=client,
+            mlflow=client(identities.secrets[SERVING.user]),
             model_name=cfg.model_name,
             replicas=cfg.serving_replicas,
             max_replicas=cfg.serving_max_replicas,
@@ -264,7 +317,19 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             node_port=NODE_PORTS["serving"] if cfg.node_ports else None,
             depends_on=[training.bootstrap_job],
         ),
-        opts=k8s_opts,
+        opts=after_identities,
+    )
+    NamespaceLimits("limits", NamespaceLimitsArgs(namespace=namespace.name, stack=cfg.stack), opts=k8s_opts)
+    RetrainAdmission(
+        "retrain-admission",
+        RetrainAdmissionArgs(
+            namespace=cfg.namespace,
+            stack=cfg.stack,
+            trigger_service_account=RETRAIN_TRIGGER_APP,
+            pod_template=training.pod_template,
+        ),
+        # Before the trigger exists: there is no moment in which it may create any Job it likes.
+        opts=ResourceOptions.merge(k8s_opts, ResourceOptions(depends_on=[namespace])),
     )
     monitoring = Monitoring(
         "monitoring",
@@ -277,8 +342,10 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             grafana_node_port=NODE_PORTS["grafana"] if cfg.node_ports else None,
             prometheus_node_port=NODE_PORTS["prometheus"] if cfg.node_ports else None,
             grafana_admin_password=_secret(cfg.credentials.grafana_admin_password),
+            mlflow_scrape_secret=identities.secrets[PROMETHEUS.user],
+            retrain_trigger_token=_secret(cfg.credentials.retrain_trigger_token),
         ),
-        opts=ResourceOptions.merge(k8s_opts, ResourceOptions(depends_on=[mlflow])),
+        opts=ResourceOptions.merge(k8s_opts, ResourceOptions(depends_on=[mlflow, identities.job])),
     )
     return Platform(
         cluster=cluster,
@@ -290,7 +357,13 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
         serving=serving,
         monitoring=monitoring,
         urls=_host_urls(cfg, node_ip),
-        requests={**mlflow.requests, **training.requests, **serving.requests, **monitoring.requests},
+        requests={
+            **mlflow.requests,
+            **identities.requests,
+            **training.requests,
+            **serving.requests,
+            **monitoring.requests,
+        },
     )
 
 

@@ -9,7 +9,9 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from mlops_contract.mlmodel import ModelFormatError
 from mlops_contract.names import CHALLENGER_ALIAS, CHAMPION_ALIAS, Tag
+from training.champion_model import load_version
 from training.evaluate import evaluate
 from training.gate import GateResult
 
@@ -27,8 +29,6 @@ def current_champion(
     client: MlflowClient, model_name: str, metric: str, x_holdout: pd.DataFrame, y_holdout: pd.Series
 ) -> Champion | None:
     """None if there is no champion; otherwise its version and gate-metric score on this holdout."""
-    import mlflow.sklearn
-
     try:
         version = client.get_model_version_by_alias(model_name, CHAMPION_ALIAS)
     except MlflowException as exc:
@@ -36,9 +36,12 @@ def current_champion(
             return None
         raise
     try:
-        model: Any = mlflow.sklearn.load_model(f"models:/{model_name}/{version.version}")
+        model: Any = load_version(client, model_name, str(version.version))
         score = evaluate(model, x_holdout, y_holdout).get(metric)
-    # Any failure to score the champion (e.g. a different feature schema) is a gate reason, not a crash.
+    except ModelFormatError as exc:
+        # Refused before anything was deserialised (a pickle, say): the gate keeps it for an operator.
+        return Champion(version=str(version.version), score=None, note=f"champion refused, not loaded: {exc}")
+    # Any other failure to score the champion (e.g. a different feature schema) is a gate reason, not a crash.
     except Exception as exc:
         return Champion(
             version=str(version.version), score=None, note=f"champion cannot score this holdout: {exc}"

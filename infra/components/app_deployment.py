@@ -44,7 +44,7 @@ class AppSpec:
     """Extra emptyDir mounts: path -> size in MiB (besides /tmp)."""
     config_mounts: list[tuple[str, str, str]] = field(default_factory=list)
     """(volume name, ConfigMap name, mount path)."""
-    secret_mounts: list[tuple[str, str, str, str]] = field(default_factory=list)
+    secret_mounts: list[tuple[str, Input[str], str, str]] = field(default_factory=list)
     """(volume name, Secret name, key, mount path): one key of a Secret as a file, nothing else of it."""
     rbac_rules: list[k8s.rbac.v1.PolicyRuleArgs] = field(default_factory=list)
     """Namespaced API access; empty means no API token is mounted at all."""

@@ -29,6 +29,7 @@ from infra.components.pod_security import (
 )
 from infra.components.service import cluster_url, http_service
 from mlops_contract.names import MLFLOW_PORT, MLFLOW_SERVICE_NAME
+from services.mlflow.auth_config import auth_config_ini
 
 POSTGRES_IMAGE = "postgres:16.6-bookworm"
 POSTGRES_USER = "mlflow"
@@ -40,6 +41,7 @@ MLFLOW_RESOURCES = Resources(200, 512, 1000, 1024)
 AUTH_CONFIG_PATH = "/etc/mlflow-auth/basic_auth.ini"
 ARTIFACTS_PATH = "/data"
 HEALTH_PATH = "/health"
+POSTGRES_SECRET_DIR = "/run/secrets/postgres"  # noqa: S105 - a mount path
 # Secret keys (the contract between this component and its clients' secretKeyRefs).
 SECRET_ADMIN_USER = "admin-username"  # noqa: S105 - key names, not secrets
 SECRET_ADMIN_PASSWORD = "admin-password"  # noqa: S105
@@ -200,7 +202,11 @@ class MlflowServer(pulumi.ComponentResource):
                                     k8s.core.v1.EnvVarArgs(
                                         name="PGDATA", value="/var/lib/postgresql/data/pgdata"
                                     ),
-                                    credential("POSTGRES_PASSWORD", SECRET_DB_PASSWORD),
+                                    # The image reads the password from a file (a mounted Secret key).
+                                    k8s.core.v1.EnvVarArgs(
+                                        name="POSTGRES_PASSWORD_FILE",
+                                        value=f"{POSTGRES_SECRET_DIR}/{SECRET_DB_PASSWORD}",
+                                    ),
                                 ],
                                 resources=POSTGRES_RESOURCES.args(),
                                 security_context=container_security_context(),
@@ -216,10 +222,17 @@ class MlflowServer(pulumi.ComponentResource):
                                     ),
                                     run_mount,
                                     tmp_mount,
+                                    k8s.core.v1.VolumeMountArgs(
+                                        name="password", mount_path=POSTGRES_SECRET_DIR, read_only=True
+                                    ),
                                 ],
                             )
                         ],
-                        volumes=[run_vol, tmp_vol],
+                        volumes=[
+                            run_vol,
+                            tmp_vol,
+                            _secret_file_volume("password", secret, SECRET_DB_PASSWORD),
+                        ],
                     ),
                 ),
                 volume_claim_templates=[
@@ -253,13 +266,9 @@ class MlflowServer(pulumi.ComponentResource):
         auth_config = k8s.core.v1.ConfigMap(
             f"{name}-auth-config",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="mlflow-auth-config", namespace=ns, labels=ml_labels),
-            # The admin credentials come from the environment (Secret); the user store lives on the PVC.
-            data={
-                "basic_auth.ini": "[mlflow]\n"
-                "default_permission = READ\n"
-                f"database_uri = sqlite:///{ARTIFACTS_PATH}/auth/basic_auth.db\n"
-                "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
-            },
+            # The admin credentials come from the environment (Secret); the user store lives on the PVC,
+            # outside the served artifacts root (docs/security.md).
+            data={"basic_auth.ini": auth_config_ini(f"sqlite:///{ARTIFACTS_PATH}/auth/basic_auth.db")},
             opts=child(),
         )
         ml_sa = service_account(f"{name}-mlflow", MLFLOW_APP, ns, ml_labels, self)
@@ -305,7 +314,6 @@ class MlflowServer(pulumi.ComponentResource):
                                     "--host=0.0.0.0",
                                     f"--port={MLFLOW_PORT}",
                                     "--workers=1",
-                                    f"--backend-store-uri={backend}",
                                     f"--artifacts-destination={ARTIFACTS_PATH}/artifacts",
                                     "--serve-artifacts",
                                     "--app-name=basic-auth",
@@ -322,6 +330,10 @@ class MlflowServer(pulumi.ComponentResource):
                                 ],
                                 env=[
                                     credential("POSTGRES_PASSWORD", SECRET_DB_PASSWORD),
+                                    # `mlflow server` reads its backend URI from this variable; the kubelet
+                                    # expands $(POSTGRES_PASSWORD) into the environment, which only this uid
+                                    # can read, not into the command line, which /proc shows to everyone.
+                                    k8s.core.v1.EnvVarArgs(name="MLFLOW_BACKEND_STORE_URI", value=backend),
                                     credential("MLFLOW_AUTH_ADMIN_USERNAME", SECRET_ADMIN_USER),
                                     credential("MLFLOW_AUTH_ADMIN_PASSWORD", SECRET_ADMIN_PASSWORD),
                                     credential("MLFLOW_FLASK_SERVER_SECRET_KEY", SECRET_FLASK_KEY),
@@ -376,6 +388,18 @@ class MlflowServer(pulumi.ComponentResource):
         )
         self.requests = {"postgres": POSTGRES_RESOURCES, "mlflow": MLFLOW_RESOURCES}
         self.register_outputs({"url": self.url, "credentials_secret": self.credentials_secret})
+
+
+def _secret_file_volume(volume: str, secret: k8s.core.v1.Secret, key: str) -> k8s.core.v1.VolumeArgs:
+    """One key of a Secret as a file, readable by the pod's fsGroup only (0440), not world-readable."""
+    return k8s.core.v1.VolumeArgs(
+        name=volume,
+        secret=k8s.core.v1.SecretVolumeSourceArgs(
+            secret_name=secret.metadata.name,
+            items=[k8s.core.v1.KeyToPathArgs(key=key, path=key)],
+            default_mode=0o440,
+        ),
+    )
 
 
 def _claim_spec(size: str, storage_class: str | None) -> k8s.core.v1.PersistentVolumeClaimSpecArgs:

@@ -31,6 +31,7 @@ GRAFANA_APP = "grafana"
 ALERTMANAGER_APP = "alertmanager"
 RETRAIN_TRIGGER_APP = RETRAIN_TRIGGER_SERVICE_NAME
 KUBE_STATE_APP = "kube-state-metrics"
+IDENTITIES_APP = "mlflow-identities"
 # A preview's namespace says what it is and when it expires, so `python -m previews gc` can find and delete it
 # even when its stack (where the expiry is configured) is gone. An annotation: label values cannot hold ':'.
 PREVIEW_LABEL = "mlops.platform/preview"
@@ -83,6 +84,7 @@ EGRESS_RULES: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = (
     (MLFLOW_APP, ((POSTGRES_APP, POSTGRES_PORT),)),
     (SERVING_APP, ((MLFLOW_APP, MLFLOW_PORT),)),
     (TRAINING_APP, ((MLFLOW_APP, MLFLOW_PORT),)),
+    (IDENTITIES_APP, ((MLFLOW_APP, MLFLOW_PORT),)),
     (GRAFANA_APP, ((PROMETHEUS_APP, PROMETHEUS_PORT),)),
     (ALERTMANAGER_APP, ((RETRAIN_TRIGGER_APP, RETRAIN_TRIGGER_PORT),)),
 )

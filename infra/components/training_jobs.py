@@ -52,6 +52,12 @@ class TrainingJobsArgs:
     """Recorded on runs (the training image's content hash)."""
 
 
+def _no_pickle_env() -> list[k8s.core.v1.EnvVarArgs]:
+    """Training loads models through the skops allow-list only; this makes MLflow's own loaders refuse
+    pickle too, should any code path reach them."""
+    return [k8s.core.v1.EnvVarArgs(name="MLFLOW_ALLOW_PICKLE_DESERIALIZATION", value="false")]
+
+
 class TrainingJobs(pulumi.ComponentResource):
     """Bootstrap Job + retraining CronJob sharing one pod template."""
 
@@ -59,6 +65,8 @@ class TrainingJobs(pulumi.ComponentResource):
     """Awaited by Pulumi: depend on it to start after a champion exists."""
     cronjob_name: Output[str]
     """Name of the retraining CronJob (the retrain trigger creates Jobs from it)."""
+    pod_template: k8s.core.v1.PodTemplateSpecArgs
+    """The retraining pod template: what a Job cloned from the CronJob must look like (admission policy)."""
     requests: dict[str, Resources]
     """Container resources, for the stack's budget output."""
 
@@ -91,7 +99,7 @@ class TrainingJobs(pulumi.ComponentResource):
                         name="training",
                         image=args.image,
                         image_pull_policy="IfNotPresent",
-                        env=env,
+                        env=[*env, *_no_pickle_env()],
                         resources=TRAINING_RESOURCES.args(),
                         security_context=container_security_context(),
                         volume_mounts=[tmp_mount],
@@ -137,6 +145,7 @@ class TrainingJobs(pulumi.ComponentResource):
             ),
             opts=ResourceOptions(parent=self),
         )
+        self.pod_template = pod
         self.cronjob_name = Output.all(cron.id, CRONJOB_NAME).apply(lambda parts: str(parts[1]))
         self.requests = {"training": TRAINING_RESOURCES}
         self.register_outputs({"cronjob_name": self.cronjob_name})

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pulumi_kubernetes as k8s
 from pulumi import Input
 
-from infra.components.mlflow_server import SECRET_ADMIN_PASSWORD, SECRET_ADMIN_USER
+from infra.components.mlflow_identities import PASSWORD_KEY, USERNAME_KEY
 from infra.components.pod_security import secret_env
 from mlops_contract.names import Env
 
@@ -23,15 +23,15 @@ class MlflowClientArgs:
     tracking_uri: Input[str]
     """In-cluster tracking URI."""
     credentials_secret: Input[str]
-    """Secret with the basic-auth credentials."""
+    """The workload's own MLflow login (a Secret from MlflowIdentities: `username`, `password`)."""
 
 
 def mlflow_client_env(client: MlflowClientArgs) -> list[k8s.core.v1.EnvVarArgs]:
     """Tracking URI and credentials (the credentials only as secretKeyRefs)."""
     return [
         k8s.core.v1.EnvVarArgs(name=Env.TRACKING_URI, value=client.tracking_uri),
-        secret_env(Env.TRACKING_USERNAME, client.credentials_secret, SECRET_ADMIN_USER),
-        secret_env(Env.TRACKING_PASSWORD, client.credentials_secret, SECRET_ADMIN_PASSWORD),
+        secret_env(Env.TRACKING_USERNAME, client.credentials_secret, USERNAME_KEY),
+        secret_env(Env.TRACKING_PASSWORD, client.credentials_secret, PASSWORD_KEY),
     ]
 
 

@@ -6,9 +6,9 @@ import time
 import warnings
 from typing import Any, Protocol
 
+from mlops_contract.mlmodel import MLMODEL_FILE, load_estimator, parse_mlmodel
 from mlops_contract.names import REFERENCE_PROFILE_ARTIFACT
 from mlops_contract.profile import ReferenceProfile
-from services.serving.mlmodel import MLMODEL_FILE, load_estimator, parse_mlmodel
 from services.serving.model import LoadedModel, VersionRef
 from services.serving.registry import Connection, NotFound, RegistryClient
 

@@ -173,6 +173,10 @@ def credentials() -> dict[str, str]:
         "mlflowAdminPassword": secrets.token_urlsafe(24),
         "mlflowFlaskSecretKey": secrets.token_urlsafe(32),
         "grafanaAdminPassword": secrets.token_urlsafe(24),
+        "mlflowServingPassword": secrets.token_urlsafe(24),
+        "mlflowTrainingPassword": secrets.token_urlsafe(24),
+        "mlflowPrometheusPassword": secrets.token_urlsafe(24),
+        "retrainTriggerToken": secrets.token_urlsafe(24),
     }
 
 

@@ -41,8 +41,8 @@ def _live(stack: EngineStack, kinds: set[tuple[str, str]]) -> set[tuple[str, str
         for item in resource.get(namespace=namespace).items:
             if item.metadata.ownerReferences or (kind, item.metadata.name) in _DEFAULTS:
                 continue
-            if not resource.namespaced and item.metadata.name != stack.namespace:
-                continue  # cluster-scoped kinds: only the stack's own Namespace is ours
+            if not resource.namespaced and not item.metadata.name.endswith(stack.namespace):
+                continue  # cluster-scoped kinds: ours carry the namespace's name (Namespace, admission)
             found.add((kind, item.metadata.name))
     return found
 

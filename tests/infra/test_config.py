@@ -174,7 +174,16 @@ def test_existing_cluster_with_prebuilt_images_needs_no_registry() -> None:
     assert cfg.image_registry is None and cfg.prebuilt_images is not None
 
 
-SECRET_KEYS = ("postgresPassword", "mlflowAdminPassword", "mlflowFlaskSecretKey", "grafanaAdminPassword")
+SECRET_KEYS = (
+    "postgresPassword",
+    "mlflowAdminPassword",
+    "mlflowFlaskSecretKey",
+    "grafanaAdminPassword",
+    "mlflowServingPassword",
+    "mlflowTrainingPassword",
+    "mlflowPrometheusPassword",
+    "retrainTriggerToken",
+)
 
 
 def test_credentials_default_to_generated() -> None:

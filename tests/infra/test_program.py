@@ -33,11 +33,12 @@ def test_every_mode_declares_the_platform(stack: MockedStack, mode: str) -> None
     assert kinds["StatefulSet"] == 1  # PostgreSQL
     # MLflow, serving, Prometheus, Alertmanager, retrain trigger, kube-state-metrics, Grafana
     assert kinds["Deployment"] == 7
-    assert kinds["Job"] == 1 and kinds["CronJob"] == 1
+    assert kinds["Job"] == 2 and kinds["CronJob"] == 1  # training bootstrap, MLflow identities
     assert kinds["PodDisruptionBudget"] == 1 and kinds["HorizontalPodAutoscaler"] == 1
     assert kinds["NetworkPolicy"] >= 3
     types = Counter(r.type for r in stack.resources)
-    assert types["random:index/randomPassword:RandomPassword"] == 4  # MLflow x3, Grafana
+    # MLflow x3, its workload users x3, Grafana, the retrain trigger token
+    assert types["random:index/randomPassword:RandomPassword"] == 8
     assert types["docker:index/image:Image"] == 4
     # RBAC only where an app calls the API, and only namespaced.
     assert kinds["Role"] == kinds["RoleBinding"] == 3
@@ -69,15 +70,14 @@ def test_serving_and_training_point_at_the_mlflow_service(stack: MockedStack, mo
         env = env_of(container)
         assert env[Env.TRACKING_URI] == expected
         assert env[Env.MODEL_NAME] == config_for(mode).model_name
-        # Credentials only by reference to the generated Secret.
-        for var in (Env.TRACKING_USERNAME, Env.TRACKING_PASSWORD):
-            assert env[var]["secretKeyRef"]["name"] == "mlflow-credentials"
     assert env_of(serving)[Env.MODEL_ALIAS] == CHAMPION_ALIAS
-    secret = find(manifests, "Secret", "mlflow-credentials")
-    for container in (serving, job):
-        for value in env_of(container).values():
-            if isinstance(value, dict):
-                assert value["secretKeyRef"]["key"] in secret["stringData"]
+    # Credentials only by reference, each workload to its own MLflow user's Secret, never the admin's.
+    for container, user in ((serving, "serving"), (job, "training"), (cron["containers"][0], "training")):
+        secret = find(manifests, "Secret", f"mlflow-{user}-credentials")
+        assert secret["stringData"]["username"] == user
+        for var in (Env.TRACKING_USERNAME, Env.TRACKING_PASSWORD):
+            ref = env_of(container)[var]["secretKeyRef"]
+            assert ref["name"] == f"mlflow-{user}-credentials" and ref["key"] in secret["stringData"]
 
 
 def test_mlflow_accepts_the_host_names_its_clients_use(stack: MockedStack, mode: str) -> None:
@@ -317,6 +317,13 @@ def test_preview_differs_from_dev_only_where_intended(mode_name: str) -> None:
     assert dev_services["serving"]["spec"]["type"] == "NodePort"
 
 
+def _mounted_secret_file(pod: dict[str, Any], secret: str) -> str:
+    """The path at which the pod's container sees the one key it mounts of `secret`."""
+    volume = next(v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == secret)
+    mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == volume["name"])
+    return f"{mount['mountPath']}/{volume['secret']['items'][0]['path']}"
+
+
 def test_monitoring_is_wired_to_the_platform(stack: MockedStack, mode: str) -> None:
     import yaml
 
@@ -325,11 +332,12 @@ def test_monitoring_is_wired_to_the_platform(stack: MockedStack, mode: str) -> N
     prom = yaml.safe_load(find(manifests, "ConfigMap", "prometheus-config")["data"]["prometheus.yml"])
     jobs = {j["job_name"]: j for j in prom["scrape_configs"]}
     assert jobs["serving"]["kubernetes_sd_configs"][0]["namespaces"]["names"] == [namespace]
-    # MLflow is scraped through its Service with the password file mounted from the MLflow Secret.
+    # MLflow is scraped through its Service as Prometheus' own user, its password file from its own Secret.
     assert jobs["mlflow"]["static_configs"][0]["targets"] == ["mlflow:5000"]
+    assert jobs["mlflow"]["basic_auth"]["username"] == "prometheus"
     prom_pod = find(manifests, "Deployment", "prometheus")["spec"]["template"]["spec"]
     mounted = {v["name"]: v for v in prom_pod["volumes"]}
-    assert mounted["mlflow-password"]["secret"]["secretName"] == "mlflow-credentials"
+    assert mounted["mlflow-password"]["secret"]["secretName"] == "mlflow-prometheus-credentials"
     password_file = jobs["mlflow"]["basic_auth"]["password_file"]
     mount = next(m for m in prom_pod["containers"][0]["volumeMounts"] if m["name"] == "mlflow-password")
     assert password_file == f"{mount['mountPath']}/{mounted['mlflow-password']['secret']['items'][0]['path']}"
@@ -340,8 +348,16 @@ def test_monitoring_is_wired_to_the_platform(stack: MockedStack, mode: str) -> N
     am = yaml.safe_load(find(manifests, "ConfigMap", "alertmanager-config")["data"]["alertmanager.yml"])
     trigger_service = find(manifests, "Service", "retrain-trigger")
     port = trigger_service["spec"]["ports"][0]["port"]
-    hooks = [h["url"] for r in am["receivers"] for h in r.get("webhook_configs", [])]
-    assert hooks == [f"http://retrain-trigger:{port}/v1/alerts"]
+    hooks = [h for r in am["receivers"] for h in r.get("webhook_configs", [])]
+    assert [h["url"] for h in hooks] == [f"http://retrain-trigger:{port}/v1/alerts"]
+    # Both ends read the bearer token from the same Secret, mounted as a file.
+    am_pod = find(manifests, "Deployment", "alertmanager")["spec"]["template"]["spec"]
+    trigger_pod = find(manifests, "Deployment", "retrain-trigger")["spec"]["template"]["spec"]
+    token_file = hooks[0]["http_config"]["authorization"]["credentials_file"]
+    assert token_file == _mounted_secret_file(am_pod, "retrain-trigger-token")
+    assert env_of(trigger_pod["containers"][0])[Env.TRIGGER_TOKEN_FILE] == _mounted_secret_file(
+        trigger_pod, "retrain-trigger-token"
+    )
     role = find(manifests, "Role", "retrain-trigger")
     assert role["rules"] == [
         {
@@ -350,7 +366,7 @@ def test_monitoring_is_wired_to_the_platform(stack: MockedStack, mode: str) -> N
             "resourceNames": ["training-retrain"],
             "verbs": ["get"],
         },
-        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create"]},
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "list"]},
     ]
     trigger_env = env_of(
         find(manifests, "Deployment", "retrain-trigger")["spec"]["template"]["spec"]["containers"][0]

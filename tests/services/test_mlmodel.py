@@ -14,8 +14,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.tree import DecisionTreeClassifier
 
+from mlops_contract.mlmodel import ModelFormatError, load_estimator, parse_mlmodel
 from mlops_contract.names import SKOPS_TRUSTED_TYPES
-from services.serving.mlmodel import ModelFormatError, load_estimator, parse_mlmodel
 from tests.services.conftest import TinyModel
 
 

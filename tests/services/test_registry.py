@@ -19,9 +19,9 @@ import pytest
 from mlflow import MlflowClient
 from sklearn.datasets import load_breast_cancer
 
+from mlops_contract.mlmodel import ModelFormatError
 from mlops_contract.names import CHAMPION_ALIAS, Env
 from services.serving.loader import MlflowLoader
-from services.serving.mlmodel import ModelFormatError
 from services.serving.registry import Connection, NotFound, RegistryClient, RegistryError
 from services.serving.settings import SettingsError, load_settings
 from tests.services.conftest import TinyModel

@@ -1,9 +1,11 @@
 """An MLflow model directory's `MLmodel` file, and the scikit-learn flavor it describes, loaded safely.
 
-Serving accepts only the `skops` serialization (MLflow 3's default for scikit-learn): it rebuilds objects from
-an allow-list instead of executing pickled code. The allow-list is skops' default (scikit-learn, numpy and
-scipy types) plus what the operator trusts in `MLOPS_TRUSTED_TYPES`; the model's own `skops_trusted_types`
-entry is ignored, since a crafted model could trust anything through it.
+Serving and training (scoring the champion) both load registered models through this module only, never
+through `mlflow.sklearn.load_model`, which unpickles by default. It accepts only the `skops` serialization
+(MLflow 3's default for scikit-learn): skops rebuilds objects from an allow-list instead of executing pickled
+code. The allow-list is skops' default (scikit-learn, numpy and scipy types) plus the platform's
+SKOPS_TRUSTED_TYPES and what the operator trusts in `MLOPS_TRUSTED_TYPES`; the model's own
+`skops_trusted_types` entry is ignored, since a crafted model could trust anything through it.
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ SKOPS_FORMAT = "skops"
 
 
 class ModelFormatError(ValueError):
-    """The model is not one serving can load; the message says what it is and what is needed."""
+    """The model is not one the platform loads; the message says what it is and what is needed."""
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What serving reads from `MLmodel`."""
+    """What the platform reads from `MLmodel`."""
 
     model_file: str
     """The serialized estimator, relative to the model directory."""
@@ -47,12 +49,12 @@ def parse_mlmodel(text: str | bytes) -> ModelSpec:
     if not isinstance(flavor, dict):
         found = ", ".join(sorted(meta.get("flavors") or {})) or "none"
         raise ModelFormatError(
-            f"not a scikit-learn model (flavors: {found}); serving needs the sklearn flavor"
+            f"not a scikit-learn model (flavors: {found}); the platform needs the sklearn flavor"
         )
     fmt = flavor.get("serialization_format")
     if fmt != SKOPS_FORMAT:
         raise ModelFormatError(
-            f"serialization_format is {fmt!r}; serving loads only {SKOPS_FORMAT!r} models "
+            f"serialization_format is {fmt!r}; the platform loads only {SKOPS_FORMAT!r} models "
             "(mlflow.sklearn.log_model's default), never pickle"
         )
     model_file = flavor.get("pickled_model")
