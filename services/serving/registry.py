@@ -71,7 +71,7 @@ class RegistryClient:
         if not is_http_url(connection.tracking_uri):
             raise RegistryError(f"tracking URI must be an http(s) URL, got {connection.tracking_uri!r}")
         self._base = connection.tracking_uri.rstrip("/")
-        self._scheme = urlsplit(connection.tracking_uri).scheme
+        self._netloc = urlsplit(connection.tracking_uri).netloc.lower()
         auth: httpx.Auth | None = None
         headers: dict[str, str] = {}
         if connection.token:
@@ -124,8 +124,15 @@ class RegistryClient:
                 "artifacts through MLflow's artifact proxy (run `mlflow server` with --serve-artifacts, "
                 "the default, and a `mlflow-artifacts:` artifact root)"
             )
-        # `mlflow-artifacts://host:port/path` names another server; `mlflow-artifacts:/path` means this one.
-        base = f"{self._scheme}://{parts.netloc}" if parts.netloc else self._base
+        # `mlflow-artifacts://host:port/path` names a server; `mlflow-artifacts:/path` means this one. The
+        # credentials go with every request, so a URI naming any other host (a registry entry anyone with
+        # write access could craft) is refused rather than sent our password.
+        if parts.netloc and parts.netloc.lower() != self._netloc:
+            raise RegistryError(
+                f"artifact location names the host {parts.hostname!r}, not the tracking server "
+                f"{urlsplit(self._base).hostname!r}: serving sends its credentials only to the tracking server"
+            )
+        base = self._base
         relative = "/".join(p for p in (parts.path.strip("/"), path.strip("/")) if p)
         return f"{base}{ARTIFACTS_API}/{quote(relative)}"
 

@@ -106,7 +106,7 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer
         },
     ).start()
     try:
-        proc.wait_ready(timeout=300)
+        proc.wait_ready(timeout=600)  # a loaded 2-core machine took 280 s
         assert proc.pid is not None
         yield AuthServer(f"http://127.0.0.1:{port}", state, proc.pid)
     finally:
