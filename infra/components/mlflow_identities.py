@@ -88,8 +88,6 @@ class MlflowIdentities(pulumi.ComponentResource):
     """Awaited by Pulumi: the users exist once it is ready."""
     secrets: dict[str, Output[str]]
     """Credentials Secret name by username."""
-    requests: dict[str, Resources]
-    """Container resources, for the stack's budget output."""
 
     def __init__(self, name: str, args: MlflowIdentitiesArgs, opts: ResourceOptions | None = None) -> None:
         super().__init__("mlops:index:MlflowIdentities", name, None, opts)
@@ -228,5 +226,4 @@ class MlflowIdentities(pulumi.ComponentResource):
                 custom_timeouts=pulumi.CustomTimeouts(create="10m"),
             ),
         )
-        self.requests = {IDENTITIES_APP: IDENTITIES_RESOURCES}
         self.register_outputs({"secrets": self.secrets})

@@ -23,8 +23,10 @@ SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 NAMESPACED_KINDS = {
     "Deployment", "StatefulSet", "Job", "CronJob", "Service", "ServiceAccount", "Secret", "ConfigMap",
     "PersistentVolumeClaim", "NetworkPolicy", "PodDisruptionBudget", "HorizontalPodAutoscaler", "Role",
-    "RoleBinding",
+    "RoleBinding", "ResourceQuota", "LimitRange",
 }  # fmt: skip
+# Cluster-scoped by nature; their names carry the namespace, so stacks on one cluster do not collide.
+ADMISSION_KINDS = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 
 
 def test_every_mode_declares_the_platform(stack: MockedStack, mode: str) -> None:
@@ -53,8 +55,11 @@ def test_every_namespaced_object_is_in_the_stack_namespace(stack: MockedStack, m
         if m["kind"] in NAMESPACED_KINDS:
             assert m["metadata"]["namespace"] == namespace, f"{m['kind']}/{m['metadata']['name']}"
         assert m["metadata"]["labels"]["mlops.platform/stack"] == config_for(mode).stack
-    # Nothing cluster-scoped besides the namespace itself: two stacks on one cluster cannot collide.
-    assert {m["kind"] for m in manifests} - NAMESPACED_KINDS == {"Namespace"}
+    # Nothing cluster-scoped besides the namespace and the trigger's admission policy, named after it.
+    assert {m["kind"] for m in manifests} - NAMESPACED_KINDS == {"Namespace", *ADMISSION_KINDS}
+    for m in manifests:
+        if m["kind"] in ADMISSION_KINDS:
+            assert m["metadata"]["name"].endswith(f"-{namespace}")
 
 
 def test_serving_and_training_point_at_the_mlflow_service(stack: MockedStack, mode: str) -> None:
@@ -145,7 +150,7 @@ def test_serving_is_available_through_rollouts(stack: MockedStack, mode: str) ->
 
 def test_every_pod_is_hardened_and_bounded(stack: MockedStack) -> None:
     specs = pod_specs(stack.manifests())
-    assert len(specs) == 10
+    assert len(specs) == 11
     api_users = {"Deployment/prometheus", "Deployment/retrain-trigger", "Deployment/kube-state-metrics"}
     for where, spec in specs:
         assert spec["securityContext"]["runAsNonRoot"] is True, where
@@ -205,6 +210,7 @@ def test_every_resource_belongs_to_a_platform_component(stack: MockedStack) -> N
     assert {r.type for r in components.values()} == {
         "mlops:index:Cluster", "mlops:index:Images", "mlops:index:Namespace", "mlops:index:MlflowServer",
         "mlops:index:TrainingJobs", "mlops:index:Serving", "mlops:index:Monitoring", "mlops:index:AppDeployment",
+        "mlops:index:MlflowIdentities", "mlops:index:RetrainAdmission", "mlops:index:NamespaceLimits",
     }  # fmt: skip
     for resource in stack.resources:
         if resource.type.startswith(("mlops:index:", "pulumi:providers:")):

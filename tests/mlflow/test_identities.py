@@ -29,7 +29,8 @@ from services.mlflow.identities import main
 from services.serving.registry import Connection, RegistryClient
 from tests.conftest import free_port
 
-pytestmark = pytest.mark.integration
+# Generous: on a loaded shared machine the MLflow server alone took 280 s to start.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 ADMIN_PASSWORD = "admin-password-for-tests"
 EXPERIMENT, MODEL = "mlops-training", "mlops-classifier"
 BACKEND_SECRET_MARKER = "backend-uri-with-db-password"

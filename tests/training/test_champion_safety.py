@@ -16,7 +16,8 @@ from mlops_contract.names import CHAMPION_ALIAS, Tag
 from training.config import TrainConfig
 from training.train import train
 
-pytestmark = pytest.mark.integration
+# Generous: on a loaded shared machine the MLflow server alone took 280 s to start.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
 
 def plant_marker(marker: str) -> DummyClassifier:
