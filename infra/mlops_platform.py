@@ -359,7 +359,6 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
         urls=_host_urls(cfg, node_ip),
         requests={
             **mlflow.requests,
-            **identities.requests,
             **training.requests,
             **serving.requests,
             **monitoring.requests,

@@ -107,11 +107,11 @@ def clone_validations(expected: dict[str, Any]) -> list[dict[str, str]]:
     return [{"expression": expression, "message": message} for expression, message in rules]
 
 
-def _expected(pod: k8s.core.v1.PodTemplateSpecArgs) -> Output[dict[str, Any]]:
+def _expected(template: k8s.core.v1.PodTemplateSpecArgs) -> Output[dict[str, Any]]:
     """The values the CronJob's template is built from, resolved."""
+    # Plain Args objects as TrainingJobs builds them (Inputs typed as unions of Awaitables and Outputs).
+    pod: Any = template
     spec = pod.spec
-    assert spec is not None
-    assert pod.metadata is not None
     container = spec.containers[0]
     env_parts: list[Output[dict[str, Any]]] = []
     for var in container.env or []:

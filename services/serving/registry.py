@@ -130,7 +130,7 @@ class RegistryClient:
         if parts.netloc and parts.netloc.lower() != self._netloc:
             raise RegistryError(
                 f"artifact location names the host {parts.hostname!r}, not the tracking server "
-                f"{urlsplit(self._base).hostname!r}: serving sends its credentials only to the tracking server"
+                f"{urlsplit(self._base).hostname!r}: serving sends its credentials only to the latter"
             )
         base = self._base
         relative = "/".join(p for p in (parts.path.strip("/"), path.strip("/")) if p)
