@@ -309,6 +309,8 @@ def _running_pods(stack: MockedStack) -> list[tuple[int, dict[str, Any]]]:
     for where, spec in pod_specs(manifests):
         if where.startswith("CronJob/"):
             continue  # the same pod as the bootstrap Job, never concurrent (Forbid)
+        if where == "Job/mlflow-identities":
+            continue  # runs once per deploy, done before training starts
         replicas = scaled.get(where) or next(
             m["spec"].get("replicas", 1) for m in manifests if f"{m['kind']}/{m['metadata']['name']}" == where
         )
