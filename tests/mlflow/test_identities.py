@@ -119,7 +119,8 @@ def as_user(monkeypatch: pytest.MonkeyPatch, user: str, password: str) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
 
 
-PASSWORDS = {"serving": "serving-pw-1", "training": "training-pw-1", "prometheus": "scrape-pw-1"}
+# MLflow refuses passwords shorter than 12 characters.
+PASSWORDS = {"serving": "serving-pw-0001", "training": "training-pw-0001", "prometheus": "scrape-pw-0001"}
 
 
 def test_identities_have_least_privilege_and_the_bootstrap_is_idempotent(
@@ -178,11 +179,11 @@ def test_a_changed_password_file_is_rotated(
     auth_server: AuthServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     auth_server.bootstrap(PASSWORDS, capsys)
-    rotated = {**PASSWORDS, "serving": "serving-pw-2"}
+    rotated = {**PASSWORDS, "serving": "serving-pw-0002"}
     assert auth_server.bootstrap(rotated, capsys) == ["rotated the password of serving"]
     url = f"{auth_server.url}/api/2.0/mlflow/users/current"
-    assert httpx.get(url, auth=("serving", "serving-pw-2")).status_code == 200
-    assert httpx.get(url, auth=("serving", "serving-pw-1")).status_code == 401
+    assert httpx.get(url, auth=("serving", "serving-pw-0002")).status_code == 200
+    assert httpx.get(url, auth=("serving", "serving-pw-0001")).status_code == 401
     assert auth_server.bootstrap(rotated, capsys) == ["no changes"]
 
 
