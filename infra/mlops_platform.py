@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 from pulumi import Output, ResourceOptions
 
 from infra.components.cluster import NODE_PORTS, Cluster, ClusterArgs, Runner, cluster_exists, run_local
+from infra.components.data_volumes import DataVolumes, DataVolumesArgs
 from infra.components.images import Delivery, Images, ImagesArgs
 from infra.components.mlflow_server import MlflowCredentials, MlflowServer, MlflowServerArgs
 from infra.components.monitoring import Monitoring, MonitoringArgs
@@ -31,8 +32,14 @@ from infra.components.service import cluster_url
 from infra.components.serving import Serving, ServingArgs
 from infra.components.training_jobs import TrainingJobs, TrainingJobsArgs
 from infra.components.workloads import MlflowClientArgs
-from infra.config import ClusterMode, SecretValue, StackConfig
-from mlops_contract.names import MLFLOW_PORT, MLFLOW_SERVICE_NAME, SERVING_PORT, SERVING_SERVICE_NAME
+from infra.config import SNAPSHOTS_DATASET, ClusterMode, SecretValue, StackConfig
+from mlops_contract.names import (
+    MLFLOW_PORT,
+    MLFLOW_SERVICE_NAME,
+    SERVING_PORT,
+    SERVING_SERVICE_NAME,
+    TRAINING_DATA_DIR,
+)
 
 # Published in the README; tests hold the dev stack to it.
 DEV_BUDGET = Resources(cpu_request_m=1500, memory_request_mi=2560, cpu_limit_m=0, memory_limit_mi=0)
@@ -233,6 +240,19 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
         opts=k8s_opts,
     )
     client = MlflowClientArgs(tracking_uri=mlflow.url, credentials_secret=mlflow.credentials_secret)
+    data = DataVolumes(
+        "data",
+        DataVolumesArgs(
+            namespace=namespace.name,
+            stack=cfg.stack,
+            training_data_storage=cfg.training_data_storage,
+            inference_log_storage=cfg.inference_log_storage,
+            keep_snapshots=cfg.training_snapshots_keep,
+            storage_class=cfg.storage_class,
+            protect_volumes=cfg.protect_volumes,
+        ),
+        opts=k8s_opts,
+    )
     training = TrainingJobs(
         "training",
         TrainingJobsArgs(
@@ -241,7 +261,13 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             image=images.refs["mlops-training"],
             mlflow=client,
             model_name=cfg.model_name,
-            dataset=cfg.training_dataset,
+            # `snapshots` names the volume; training sees it as the directory it is mounted at.
+            dataset=TRAINING_DATA_DIR if cfg.training_dataset == SNAPSHOTS_DATASET else cfg.training_dataset,
+            target_column=cfg.training_target_column,
+            training_data_claim=data.training_data_claim,
+            inference_log_claim=data.inference_log_claim,
+            feedback_window_hours=cfg.feedback_window_hours,
+            feedback_weight=cfg.feedback_weight,
             promotion_margin=cfg.promotion_margin,
             promotion_floor=cfg.promotion_floor,
             schedule=cfg.retrain_schedule,
