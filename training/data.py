@@ -69,7 +69,7 @@ def load_dataset(cfg: TrainConfig) -> Dataset:
                 origin=origin,
             )
         assert origin.path is not None  # every non-bundled source is a local file by now
-        dataset = _load_csv(origin.path, cfg.target_column)
+        dataset = load_csv(origin.path, cfg.target_column)
     return Dataset(
         name=origin.name,
         source=origin.location,
@@ -80,7 +80,8 @@ def load_dataset(cfg: TrainConfig) -> Dataset:
     )
 
 
-def _load_csv(path: Path, target_column: str | None) -> Dataset:
+def load_csv(path: Path, target_column: str | None) -> Dataset:
+    """A CSV file as features and target, refusing what training cannot use (ConfigError names it)."""
     if not target_column:
         raise ConfigError("--target-column/MLOPS_TARGET_COLUMN: is required for a CSV dataset")
     try:
