@@ -18,7 +18,7 @@ def dataset_source(origin: ResolvedSource | None, fallback: str) -> Any:
     if origin is None or origin.kind is SourceKind.BUNDLED:
         return CodeDatasetSource(tags={"loader": fallback if origin is None else origin.location})
     if origin.kind is SourceKind.HTTP:
-        return HTTPDatasetSource(origin.location)
+        return HTTPDatasetSource(origin.location)  # type: ignore[no-untyped-call]
     with warnings.catch_warnings():
         # MLflow registers its local-file source under two schemes and warns that both match; they are one.
         warnings.simplefilter("ignore")
