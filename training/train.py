@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 
+import pandas as pd
+
 from mlops_contract.names import REFERENCE_PROFILE_ARTIFACT, SKOPS_TRUSTED_TYPES, Tag
 from mlops_contract.profile import build_profile
 from training.config import ModelKind, TrainConfig
@@ -169,7 +171,9 @@ def train(cfg: TrainConfig, report: Reporter = print) -> TrainResult:
         profile = build_profile(parts.x_train.to_numpy(), [str(c) for c in parts.x_train.columns])
         mlflow.log_text(profile.to_json(), REFERENCE_PROFILE_ARTIFACT)
 
-        signature = infer_signature(parts.x_train, pipeline.predict(parts.x_train))
+        # A named column, so string classes are typed `string` (a bare array of them is an `object` tensor).
+        predicted = pd.Series(pipeline.predict(parts.x_train), name=dataset.target_name)
+        signature = infer_signature(parts.x_train, predicted)
         info = mlflow.sklearn.log_model(
             pipeline,
             name="model",

@@ -19,6 +19,8 @@ from mlops_contract.inference_log import (
     utc_timestamp,
 )
 from mlops_contract.names import CHAMPION_ALIAS, Tag
+from services.serving.loader import MlflowLoader
+from services.serving.registry import Connection
 from training.config import TrainConfig
 from training.sources import snapshot_name
 from training.train import TrainResult, train
@@ -112,9 +114,15 @@ def test_retraining_on_a_new_snapshot_and_labelled_traffic_adapts_and_records_li
     assert tags[Tag.DATASET_SNAPSHOT] == new.name and tags[Tag.GATE_HOLDOUT] == "dataset"
     assert tags[Tag.DATASET_SHA256] != client.get_run(first.run_id).data.tags[Tag.DATASET_SHA256]
 
-    # String classes survive the registry round trip (what serving and the gate load).
+    # String classes survive the registry round trip: the gate's loader, the signature, serving's loader.
     mlflow.set_tracking_uri(mlflow_server)
     model = mlflow.sklearn.load_model(f"models:/{model_name}/{adapted.model_version}")
     assert sorted(model.classes_) == ["bird", "cat", "dog"]
     info = mlflow.models.get_model_info(f"models:/{model_name}/{adapted.model_version}")
-    assert info.signature is not None and info.signature.outputs.to_dict()[0]["type"] == "string"
+    assert info.signature is not None
+    assert info.signature.outputs.to_dict() == [{"type": "string", "name": "species", "required": True}]
+    loader = MlflowLoader(Connection(mlflow_server))
+    served = loader.load(loader.resolve(model_name, CHAMPION_ALIAS))
+    assert served.classes == ["bird", "cat", "dog"] and served.feature_names == ("a", "b")
+    labels, proba = served.predict(np.array([[2.0, -2.0], [2.0, 0.0], [2.0, 2.0]]))
+    assert labels == ["bird", "cat", "dog"] and proba is not None
