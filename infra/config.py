@@ -113,7 +113,6 @@ class StackConfig:
     training_target_column: str | None
     training_data_storage: str
     training_snapshots_keep: int
-    inference_log_storage: str
     feedback_window_hours: float
     feedback_weight: float
     promotion_margin: float
@@ -341,7 +340,6 @@ def load_stack_config(
         training_target_column=_target_column(r, dataset),
         training_data_storage=r.matching("trainingDataStorage", _QUANTITY, "a storage quantity like 1Gi"),
         training_snapshots_keep=r.integer("trainingSnapshotsKeep", 1, 1000),
-        inference_log_storage=r.matching("inferenceLogStorage", _QUANTITY, "a storage quantity like 1Gi"),
         feedback_window_hours=_positive(r, "feedbackWindowHours", 8760.0),
         feedback_weight=_positive(r, "feedbackWeight", 100.0),
         promotion_margin=r.number("promotionMargin", 0.0, 1.0),

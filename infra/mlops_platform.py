@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 from pulumi import Output, ResourceOptions
 
 from infra.components.cluster import NODE_PORTS, Cluster, ClusterArgs, Runner, cluster_exists, run_local
-from infra.components.data_volumes import DataVolumes, DataVolumesArgs
+from infra.components.data_volumes import TrainingDataVolume, TrainingDataVolumeArgs
 from infra.components.images import Delivery, Images, ImagesArgs
 from infra.components.mlflow_server import MlflowCredentials, MlflowServer, MlflowServerArgs
 from infra.components.monitoring import Monitoring, MonitoringArgs
@@ -240,16 +240,15 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
         opts=k8s_opts,
     )
     client = MlflowClientArgs(tracking_uri=mlflow.url, credentials_secret=mlflow.credentials_secret)
-    data = DataVolumes(
-        "data",
-        DataVolumesArgs(
+    training_data = TrainingDataVolume(
+        "training-data",
+        TrainingDataVolumeArgs(
             namespace=namespace.name,
             stack=cfg.stack,
-            training_data_storage=cfg.training_data_storage,
-            inference_log_storage=cfg.inference_log_storage,
+            storage=cfg.training_data_storage,
             keep_snapshots=cfg.training_snapshots_keep,
             storage_class=cfg.storage_class,
-            protect_volumes=cfg.protect_volumes,
+            protect=cfg.protect_volumes,
         ),
         opts=k8s_opts,
     )
@@ -264,8 +263,7 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             # `snapshots` names the volume; training sees it as the directory it is mounted at.
             dataset=TRAINING_DATA_DIR if cfg.training_dataset == SNAPSHOTS_DATASET else cfg.training_dataset,
             target_column=cfg.training_target_column,
-            training_data_claim=data.training_data_claim,
-            inference_log_claim=data.inference_log_claim,
+            training_data_claim=training_data.claim_name,
             feedback_window_hours=cfg.feedback_window_hours,
             feedback_weight=cfg.feedback_weight,
             promotion_margin=cfg.promotion_margin,

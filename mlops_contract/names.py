@@ -79,12 +79,13 @@ RETRAIN_TRIGGER_SERVICE_NAME: Final = "retrain-trigger"
 RETRAIN_TRIGGER_PORT: Final = 8080
 RETRAIN_CRONJOB_NAME: Final = "training-retrain"
 
-# Volumes of the continuous-training loop: dated training-data snapshots (training reads the newest) and the
-# inference log (serving writes, retraining reads). Claim names and the paths every pod mounts them at.
+# The inference log volume: a PVC serving writes and training reads.
+INFERENCE_LOG_CLAIM: Final = "inference-log"
+INFERENCE_LOG_MOUNT_PATH: Final = "/var/lib/mlops/inference-log"
+
+# The training-data volume: dated snapshots (training reads the newest; training.snapshots adds them).
 TRAINING_DATA_CLAIM: Final = "training-data"
 TRAINING_DATA_DIR: Final = "/var/lib/mlops/training-data"
-INFERENCE_LOG_CLAIM: Final = "inference-log"
-INFERENCE_LOG_DIR: Final = "/var/lib/mlops/inference-log"
 
 # Writable scratch space inside read-only-root containers (an emptyDir in the cluster).
 CONTAINER_TMP_DIR: Final = "/tmp"  # noqa: S108 - a mount point, backed by an emptyDir

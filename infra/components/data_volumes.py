@@ -1,7 +1,7 @@
-"""The continuous-training volumes: dated training-data snapshots and the inference log.
+"""The training-data volume: dated snapshots that every training run reads the newest of.
 
-Training mounts both read-only; serving writes the inference log; `python -m training.snapshots add` writes
-snapshots through a short-lived pod. Kept on `pulumi destroy` with protectVolumes, like MLflow's volumes.
+Training mounts it read-only; `python -m training.snapshots add` writes snapshots through a short-lived pod
+and applies the retention this claim carries. Kept on `pulumi destroy` with protectVolumes, like MLflow's.
 """
 
 from __future__ import annotations
@@ -14,84 +14,58 @@ from pulumi import Input, Output, ResourceOptions
 
 from infra.components.namespace import TRAINING_APP
 from infra.components.pod_security import labels
-from mlops_contract.names import INFERENCE_LOG_CLAIM, TRAINING_DATA_CLAIM
+from mlops_contract.names import TRAINING_DATA_CLAIM
 
 # `python -m training.snapshots add` reads the retention from the claim: the stack config is its one source.
 KEEP_SNAPSHOTS_ANNOTATION = "mlops.platform/keep-snapshots"
 
 
 @dataclass(frozen=True)
-class DataVolumesArgs:
-    """Sizes, retention and protection of the two claims."""
+class TrainingDataVolumeArgs:
+    """Size, retention and protection of the claim."""
 
     namespace: Input[str]
     """Target namespace."""
     stack: str
     """Stack name (labels)."""
-    training_data_storage: str
-    """Size of the snapshot volume."""
-    inference_log_storage: str
-    """Size of the inference log volume."""
+    storage: str
+    """PVC size."""
     keep_snapshots: int
     """How many snapshots `training.snapshots add` keeps (the newest)."""
     storage_class: str | None
     """StorageClass; None uses the cluster default."""
-    protect_volumes: bool
-    """Keep both claims on `pulumi destroy`."""
+    protect: bool
+    """Keep the claim on `pulumi destroy`."""
 
 
-class DataVolumes(pulumi.ComponentResource):
-    """PersistentVolumeClaims `training-data` and `inference-log`."""
+class TrainingDataVolume(pulumi.ComponentResource):
+    """The `training-data` PersistentVolumeClaim."""
 
-    training_data_claim: Output[str]
-    """Claim name of the snapshot volume."""
-    inference_log_claim: Output[str]
-    """Claim name of the inference log volume."""
+    claim_name: Output[str]
+    """Name of the claim, resolved once it exists (depend on it through this)."""
 
-    def __init__(self, name: str, args: DataVolumesArgs, opts: ResourceOptions | None = None) -> None:
-        super().__init__("mlops:index:DataVolumes", name, None, opts)
-        common = labels(args.stack, TRAINING_APP, "data")
-        snapshots = self._claim(
-            f"{name}-training-data",
-            TRAINING_DATA_CLAIM,
-            args,
-            args.training_data_storage,
-            common,
-            {KEEP_SNAPSHOTS_ANNOTATION: str(args.keep_snapshots)},
-        )
-        log = self._claim(
-            f"{name}-inference-log", INFERENCE_LOG_CLAIM, args, args.inference_log_storage, common, {}
-        )
-        self.training_data_claim = snapshots.metadata.apply(lambda m: str(m.name))
-        self.inference_log_claim = log.metadata.apply(lambda m: str(m.name))
-        self.register_outputs(
-            {"training_data_claim": self.training_data_claim, "inference_log_claim": self.inference_log_claim}
-        )
-
-    def _claim(
-        self,
-        resource_name: str,
-        claim: str,
-        args: DataVolumesArgs,
-        size: str,
-        claim_labels: dict[str, str],
-        annotations: dict[str, str],
-    ) -> k8s.core.v1.PersistentVolumeClaim:
-        return k8s.core.v1.PersistentVolumeClaim(
-            resource_name,
+    def __init__(self, name: str, args: TrainingDataVolumeArgs, opts: ResourceOptions | None = None) -> None:
+        super().__init__("mlops:index:TrainingDataVolume", name, None, opts)
+        claim = k8s.core.v1.PersistentVolumeClaim(
+            f"{name}-claim",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=claim,
+                name=TRAINING_DATA_CLAIM,
                 namespace=args.namespace,
-                labels=claim_labels,
+                labels=labels(args.stack, TRAINING_APP, "training-data"),
                 # Why skipAwait: see the artifact claim in mlflow_server.py (a retained, Bound claim of a
-                # WaitForFirstConsumer class would time out the await); the pods that mount it cover binding.
-                annotations={"pulumi.com/skipAwait": "true", **annotations},
+                # WaitForFirstConsumer class would time out the await); the training Job covers binding.
+                annotations={
+                    "pulumi.com/skipAwait": "true",
+                    KEEP_SNAPSHOTS_ANNOTATION: str(args.keep_snapshots),
+                },
             ),
             spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
                 access_modes=["ReadWriteOnce"],
                 storage_class_name=args.storage_class,
-                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": size}),
+                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": args.storage}),
             ),
             # Kept on destroy, never `protect`ed: see mlflow_server.py.
-            opts=ResourceOptions(parent=self, retain_on_delete=args.protect_volumes),
+            opts=ResourceOptions(parent=self, retain_on_delete=args.protect),
         )
+        self.claim_name = claim.metadata.apply(lambda m: str(m.name))
+        self.register_outputs({"claim_name": self.claim_name})

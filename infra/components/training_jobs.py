@@ -18,7 +18,7 @@ from infra.components.pod_security import (
     tmp_dir,
 )
 from infra.components.workloads import MlflowClientArgs, mlflow_client_env, plain_env
-from mlops_contract.names import INFERENCE_LOG_DIR, TRAINING_DATA_DIR, Env
+from mlops_contract.names import INFERENCE_LOG_MOUNT_PATH, TRAINING_DATA_DIR, Env
 
 TRAINING_RESOURCES = Resources(200, 512, 1000, 1024)
 CRONJOB_NAME = "training-retrain"
@@ -46,8 +46,6 @@ class TrainingJobsArgs:
     """Target column of a CSV dataset."""
     training_data_claim: Input[str]
     """Claim with the dated snapshots (mounted read-only)."""
-    inference_log_claim: Input[str]
-    """Claim with serving's inference log and feedback (mounted read-only)."""
     feedback_window_hours: float
     """Labelled traffic of this many hours joins the training data."""
     feedback_weight: float
@@ -60,6 +58,8 @@ class TrainingJobsArgs:
     """Retraining cron schedule."""
     code_version: Input[str]
     """Recorded on runs (the training image's content hash)."""
+    inference_log_claim: Input[str] | None = None
+    """Claim with serving's inference log and feedback (mounted read-only; None: the stack keeps no log)."""
 
 
 class TrainingJobs(pulumi.ComponentResource):
@@ -86,10 +86,11 @@ class TrainingJobs(pulumi.ComponentResource):
                     Env.DATASET: args.dataset,
                     Env.PROMOTION_MARGIN: str(args.promotion_margin),
                     Env.PROMOTION_FLOOR: str(args.promotion_floor),
-                    Env.INFERENCE_LOG_DIR: INFERENCE_LOG_DIR,
                     Env.FEEDBACK_WINDOW_HOURS: str(args.feedback_window_hours),
                     Env.FEEDBACK_WEIGHT: str(args.feedback_weight),
                     **({Env.TARGET_COLUMN: args.target_column} if args.target_column else {}),
+                    # Set only where the log is mounted: training then learns from its labelled requests.
+                    **({Env.INFERENCE_LOG_DIR: INFERENCE_LOG_MOUNT_PATH} if args.inference_log_claim else {}),
                 }
             ),
             k8s.core.v1.EnvVarArgs(name=Env.GIT_COMMIT, value=args.code_version),
@@ -161,10 +162,11 @@ def _data_volumes(
     args: TrainingJobsArgs,
 ) -> tuple[list[k8s.core.v1.VolumeArgs], list[k8s.core.v1.VolumeMountArgs]]:
     """Snapshots and the inference log, read-only: training never changes its own inputs."""
-    claims = (
-        ("training-data", args.training_data_claim, TRAINING_DATA_DIR),
-        ("inference-log", args.inference_log_claim, INFERENCE_LOG_DIR),
-    )
+    claims: list[tuple[str, Input[str], str]] = [
+        ("training-data", args.training_data_claim, TRAINING_DATA_DIR)
+    ]
+    if args.inference_log_claim is not None:
+        claims.append(("inference-log", args.inference_log_claim, INFERENCE_LOG_MOUNT_PATH))
     volumes = [
         k8s.core.v1.VolumeArgs(
             name=volume,

@@ -1,8 +1,8 @@
 """`protectVolumes: true` as README and docs/infra.md describe it, on a real API server.
 
-`pulumi destroy` succeeds and keeps the namespace with the PostgreSQL, artifact, training-data and
-inference-log claims (everything else goes); the next `pulumi up` of the stack adopts them; with protection
-off, destroy leaves nothing.
+`pulumi destroy` succeeds and keeps the namespace with the PostgreSQL, artifact and training-data claims
+(everything else goes); the next `pulumi up` of the stack adopts them; with protection off, destroy leaves
+nothing.
 """
 
 from __future__ import annotations
@@ -17,11 +17,8 @@ from tests.engine.conftest import EngineStack
 
 pytestmark = pytest.mark.engine
 
-CLAIMS = {"mlflow-artifacts", "data-mlflow-postgres-0", "training-data", "inference-log"}
-DATA_MOUNTS = {
-    "training-data": "/var/lib/mlops/training-data",
-    "inference-log": "/var/lib/mlops/inference-log",
-}
+CLAIMS = {"mlflow-artifacts", "data-mlflow-postgres-0", "training-data"}
+DATA_MOUNTS = {"training-data": "/var/lib/mlops/training-data"}
 
 
 def _training_mounts(batch: Any, namespace: str) -> dict[str, dict[str, tuple[str, bool]]]:
@@ -61,7 +58,7 @@ def test_destroy_keeps_the_volumes_and_up_adopts_them(stack_factory: Any) -> Non
     assert set(claims) == CLAIMS
     keep = core.read_namespaced_persistent_volume_claim("training-data", stack.namespace).metadata.annotations
     assert keep["mlops.platform/keep-snapshots"] == "10"
-    expected = {"training-data": ("training-data", True), "inference-log": ("inference-log", True)}
+    expected = {"training-data": ("training-data", True)}
     mounts = _training_mounts(client.BatchV1Api(stack.api()), stack.namespace)
     assert mounts == {"cronjob": expected, "bootstrap": expected}
 

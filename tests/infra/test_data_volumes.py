@@ -1,35 +1,33 @@
-"""The continuous-training volumes under mocks: claims, retention annotation, training mounts and env."""
+"""The training-data volume and the training pods' data mounts under mocks (claim, retention, env)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import pytest
 
-from infra.config import ConfigError
+from infra.components.training_jobs import TrainingJobs, TrainingJobsArgs
+from infra.components.workloads import MlflowClientArgs
+from infra.config import ConfigError, StackConfig
 from infra.render import MockedStack, platform_program, run_program, stack_config
-from mlops_contract.names import INFERENCE_LOG_DIR, TRAINING_DATA_DIR, Env
+from mlops_contract.names import INFERENCE_LOG_MOUNT_PATH, TRAINING_DATA_DIR, Env
 from tests.infra.conftest import env_of, find, pod_spec
 
 TRAINING_WORKLOADS = (("Job", "training-bootstrap"), ("CronJob", "training-retrain"))
 
 
-def test_training_mounts_the_snapshot_and_inference_log_claims_read_only(
-    stack: MockedStack, mode: str
-) -> None:
+def test_training_mounts_the_snapshot_claim_read_only(stack: MockedStack, mode: str) -> None:
     manifests = stack.manifests()
-    for name in ("training-data", "inference-log"):
-        claim = find(manifests, "PersistentVolumeClaim", name)
-        assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi", name
-    annotations = find(manifests, "PersistentVolumeClaim", "training-data")["metadata"]["annotations"]
-    assert annotations["mlops.platform/keep-snapshots"] == "10"
+    claim = find(manifests, "PersistentVolumeClaim", "training-data")
+    assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    assert claim["metadata"]["annotations"]["mlops.platform/keep-snapshots"] == "10"
     for kind, name in TRAINING_WORKLOADS:
         spec = pod_spec(find(manifests, kind, name))
         claims = {
             v["name"]: v["persistentVolumeClaim"] for v in spec["volumes"] if "persistentVolumeClaim" in v
         }
-        assert claims == {
-            "training-data": {"claimName": "training-data", "readOnly": True},
-            "inference-log": {"claimName": "inference-log", "readOnly": True},
-        }
+        assert claims == {"training-data": {"claimName": "training-data", "readOnly": True}}
         (container,) = spec["containers"]
         mounts = {m["name"]: m for m in container["volumeMounts"]}
         assert mounts["training-data"] == {
@@ -37,15 +35,53 @@ def test_training_mounts_the_snapshot_and_inference_log_claims_read_only(
             "mountPath": TRAINING_DATA_DIR,
             "readOnly": True,
         }
-        assert mounts["inference-log"] == {
-            "name": "inference-log",
-            "mountPath": INFERENCE_LOG_DIR,
-            "readOnly": True,
-        }
         env = env_of(container)
-        assert env[Env.INFERENCE_LOG_DIR] == INFERENCE_LOG_DIR
         assert env[Env.FEEDBACK_WINDOW_HOURS] == "168.0" and env[Env.FEEDBACK_WEIGHT] == "1.0"
         assert env[Env.DATASET] == "breast_cancer" and Env.TARGET_COLUMN not in env
+        # No inference log in this stack: training must not look for one.
+        assert Env.INFERENCE_LOG_DIR not in env
+
+
+def _training_jobs(cfg: StackConfig) -> Mapping[str, Any]:
+    jobs = TrainingJobs(
+        "training",
+        TrainingJobsArgs(
+            namespace="ns",
+            stack=cfg.stack,
+            image="mlops-training:abc",
+            mlflow=MlflowClientArgs(tracking_uri="http://mlflow:5000", credentials_secret="creds"),
+            model_name="m",
+            dataset=TRAINING_DATA_DIR,
+            target_column="species",
+            training_data_claim="training-data",
+            feedback_window_hours=24.0,
+            feedback_weight=2.0,
+            promotion_margin=0.0,
+            promotion_floor=0.5,
+            schedule="0 3 * * *",
+            code_version="abc",
+            inference_log_claim="inference-log",
+        ),
+    )
+    return {"cronjob": jobs.cronjob_name}
+
+
+def test_with_an_inference_log_claim_training_mounts_it_read_only_and_reads_it() -> None:
+    manifests = run_program(stack_config("dev"), _training_jobs).manifests()
+    for kind, name in TRAINING_WORKLOADS:
+        spec = pod_spec(find(manifests, kind, name))
+        claims = {
+            v["name"]: v["persistentVolumeClaim"] for v in spec["volumes"] if "persistentVolumeClaim" in v
+        }
+        assert claims["inference-log"] == {"claimName": "inference-log", "readOnly": True}
+        (container,) = spec["containers"]
+        mounts = {m["name"]: m for m in container["volumeMounts"]}
+        assert mounts["inference-log"] == {
+            "name": "inference-log",
+            "mountPath": INFERENCE_LOG_MOUNT_PATH,
+            "readOnly": True,
+        }
+        assert env_of(container)[Env.INFERENCE_LOG_DIR] == INFERENCE_LOG_MOUNT_PATH
 
 
 def test_snapshots_dataset_reads_the_mounted_volume_with_the_configured_settings() -> None:
@@ -79,7 +115,6 @@ def test_snapshots_dataset_reads_the_mounted_volume_with_the_configured_settings
         ({"trainingDataset": "s3://b/x.csv"}, "trainingDataset: 's3://b/x.csv' is not one of .*snapshots"),
         ({"trainingSnapshotsKeep": "0"}, "trainingSnapshotsKeep: '0' must be an integer from 1 to 1000"),
         ({"trainingDataStorage": "lots"}, "trainingDataStorage: 'lots' is not a storage quantity"),
-        ({"inferenceLogStorage": "1G"}, "inferenceLogStorage: '1G' is not a storage quantity"),
         ({"feedbackWindowHours": "0"}, "feedbackWindowHours: 0.0 must be greater than 0"),
         ({"feedbackWeight": "many"}, "feedbackWeight: 'many' is not a number"),
     ],
