@@ -30,6 +30,10 @@ class DevLoopConfig:
     trigger_port: int = 8080
     model_name: str = DEFAULT_MODEL_NAME
     dataset: str = "breast_cancer"
+    """Training data URI (docs/training.md): a bundled name, a CSV file, a snapshot directory or a URL."""
+    target_column: str | None = None
+    feedback_dir: Path | None = None
+    """An inference log directory whose labelled requests retraining learns from."""
     prometheus: bool = True
     retrain: bool = False
     reload_interval_seconds: float = 5.0
@@ -94,7 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--alertmanager-port", type=_port, default=d.alertmanager_port)
     parser.add_argument("--trigger-port", type=_port, default=d.trigger_port, help="retrain trigger port")
     parser.add_argument("--model-name", default=d.model_name, help="registered model name")
-    parser.add_argument("--dataset", default=d.dataset, help="bootstrap dataset (sklearn name or CSV path)")
+    parser.add_argument(
+        "--dataset",
+        default=d.dataset,
+        help="training data URI: sklearn name, CSV file, snapshot directory (newest wins) or http(s) URL",
+    )
+    parser.add_argument("--target-column", help="label column of a CSV dataset")
+    parser.add_argument(
+        "--feedback-dir",
+        type=Path,
+        help="inference log directory: retraining learns from its labelled requests",
+    )
     parser.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
     parser.add_argument("--retrain", action="store_true", help="train even if a champion already exists")
     parser.add_argument(
@@ -132,6 +146,8 @@ def parse_args(argv: Sequence[str]) -> DevLoopConfig:
         trigger_port=ns.trigger_port,
         model_name=ns.model_name,
         dataset=ns.dataset,
+        target_column=ns.target_column,
+        feedback_dir=None if ns.feedback_dir is None else ns.feedback_dir.resolve(),
         prometheus=not ns.no_prometheus,
         retrain=ns.retrain,
         reload_interval_seconds=ns.reload_interval,

@@ -40,6 +40,16 @@ def client_env(cfg: DevLoopConfig) -> dict[str, str]:
     }
 
 
+def training_env(cfg: DevLoopConfig) -> dict[str, str]:
+    """Training's environment: the bootstrap run and every drift-triggered retraining read the same data."""
+    env = {**client_env(cfg), Env.DATASET: cfg.dataset}
+    if cfg.target_column:
+        env[Env.TARGET_COLUMN] = cfg.target_column
+    if cfg.feedback_dir is not None:
+        env[Env.INFERENCE_LOG_DIR] = str(cfg.feedback_dir)
+    return env
+
+
 def serving_env(cfg: DevLoopConfig) -> dict[str, str]:
     """Serving's environment: registry, alias, reload interval, bind address."""
     return {
@@ -126,7 +136,7 @@ class LocalPlatform:
         """Run the same training entry point the cluster's Job runs; stream its output."""
         argv = [sys.executable, "-m", "training", "--dataset", self.cfg.dataset, *extra_args]
         self._step(f"training: {' '.join(argv[1:])}")
-        result = run_streaming(argv, env=client_env(self.cfg), prefix="  training | ", report=self.report)
+        result = run_streaming(argv, env=training_env(self.cfg), prefix="  training | ", report=self.report)
         if result != 0:
             raise DevLoopError(f"training failed with exit code {result} (output above)")
 
@@ -159,7 +169,7 @@ class LocalPlatform:
             self._step("note: Alertmanager is not installed: alerts fire but do not trigger retraining")
         else:
             self._step("starting the retrain trigger and Alertmanager (drift alert -> one retraining)")
-            self._wait(self._start(trigger_process(spec, client_env(self.cfg))), timeout=60)
+            self._wait(self._start(trigger_process(spec, training_env(self.cfg))), timeout=60)
             self._wait(self._start(alertmanager_process(spec, alertmanager)), timeout=60)
         self._step("starting Prometheus with the platform's scrape config and alert rules")
         self._wait(self._start(prometheus_process(spec, prometheus, alertmanager is not None)), timeout=60)

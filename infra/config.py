@@ -23,6 +23,10 @@ PROJECT = "mlops-platform"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti)$")
 _CRON_FIELD = re.compile(r"^[\d*/,\-]+$")
+# Kept in step with training/sources.py's BUNDLED_NAMES (infra/ does not import training/).
+BUNDLED_DATASETS = ("breast_cancer", "wine", "iris", "digits")
+SNAPSHOTS_DATASET = "snapshots"
+_TRAINING_DATASET = re.compile(r"^(breast_cancer|wine|iris|digits|snapshots|https?://\S+)$")
 _KIND_IMAGE = re.compile(r"^kindest/node:v(\d+)\.(\d+)\.(\d+)(@sha256:[0-9a-f]{64})?$")
 # Image delivery: a build platform (os/arch[/variant]) and prebuilt image references pinned by digest.
 _PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$")
@@ -109,6 +113,12 @@ class StackConfig:
     image_registry: str | None
     model_name: str
     training_dataset: str
+    """A bundled scikit-learn name, `snapshots` (the training-data volume) or an http(s) URL."""
+    training_target_column: str | None
+    training_data_storage: str
+    training_snapshots_keep: int
+    feedback_window_hours: float
+    feedback_weight: float
     promotion_margin: float
     promotion_floor: float
     retrain_schedule: str
@@ -313,6 +323,11 @@ def load_stack_config(
     )
     if len({ports.mlflow, ports.serving, ports.grafana, ports.prometheus}) != 4:
         raise r.fail("mlflowHostPort", f"host ports must differ: {ports}")
+    dataset = r.matching(
+        "trainingDataset",
+        _TRAINING_DATASET,
+        f"one of {', '.join(BUNDLED_DATASETS)}, snapshots, or an http(s):// URL of a CSV file",
+    )
     return StackConfig(
         stack=stack,
         cluster_mode=mode,
@@ -325,11 +340,12 @@ def load_stack_config(
         namespace=namespace,
         image_registry=registry.rstrip("/") if registry else None,
         model_name=r.matching("modelName", re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), "a model name"),
-        training_dataset=r.matching(
-            "trainingDataset",
-            re.compile(r"^(breast_cancer|wine|iris|digits)$"),
-            "one of breast_cancer, wine, iris, digits",
-        ),
+        training_dataset=dataset,
+        training_target_column=_target_column(r, dataset),
+        training_data_storage=r.matching("trainingDataStorage", _QUANTITY, "a storage quantity like 1Gi"),
+        training_snapshots_keep=r.integer("trainingSnapshotsKeep", 1, 1000),
+        feedback_window_hours=_positive(r, "feedbackWindowHours", 8760.0),
+        feedback_weight=_positive(r, "feedbackWeight", 100.0),
         promotion_margin=r.number("promotionMargin", 0.0, 1.0),
         promotion_floor=r.number("promotionFloor", 0.0, 1.0),
         retrain_schedule=schedule,
@@ -349,6 +365,23 @@ def load_stack_config(
         prebuilt_images=prebuilt,
         credentials=_credentials(r),
     )
+
+
+def _target_column(r: _Reader, dataset: str) -> str | None:
+    column = r.text("trainingTargetColumn")
+    if column is None and dataset not in BUNDLED_DATASETS:
+        raise r.fail(
+            "trainingTargetColumn",
+            f"is required with trainingDataset {dataset!r} (the CSV column holding the label)",
+        )
+    return column
+
+
+def _positive(r: _Reader, key: str, high: float) -> float:
+    value = r.number(key, 0.0, high)
+    if value <= 0:
+        raise r.fail(key, f"{value!r} must be greater than 0 (and at most {high:g})")
+    return value
 
 
 def _credentials(r: _Reader) -> Credentials:

@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 from pulumi import Output, ResourceOptions
 
 from infra.components.cluster import NODE_PORTS, Cluster, ClusterArgs, Runner, cluster_exists, run_local
+from infra.components.data_volumes import TrainingDataVolume, TrainingDataVolumeArgs
 from infra.components.images import Delivery, Images, ImagesArgs
 from infra.components.mlflow_identities import (
     PROMETHEUS,
@@ -47,13 +48,14 @@ from infra.components.service import cluster_url
 from infra.components.serving import Serving, ServingArgs
 from infra.components.training_jobs import TrainingJobs, TrainingJobsArgs
 from infra.components.workloads import MlflowClientArgs
-from infra.config import ClusterMode, SecretValue, StackConfig
+from infra.config import SNAPSHOTS_DATASET, ClusterMode, SecretValue, StackConfig
 from mlops_contract.names import (
     DEFAULT_EXPERIMENT,
     MLFLOW_PORT,
     MLFLOW_SERVICE_NAME,
     SERVING_PORT,
     SERVING_SERVICE_NAME,
+    TRAINING_DATA_DIR,
 )
 
 # Published in the README; tests hold the dev stack to it.
@@ -286,6 +288,18 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
     def client(workload_secret: Output[str]) -> MlflowClientArgs:
         return MlflowClientArgs(tracking_uri=mlflow.url, credentials_secret=workload_secret)
 
+    training_data = TrainingDataVolume(
+        "training-data",
+        TrainingDataVolumeArgs(
+            namespace=namespace.name,
+            stack=cfg.stack,
+            storage=cfg.training_data_storage,
+            keep_snapshots=cfg.training_snapshots_keep,
+            storage_class=cfg.storage_class,
+            protect=cfg.protect_volumes,
+        ),
+        opts=k8s_opts,
+    )
     training = TrainingJobs(
         "training",
         TrainingJobsArgs(
@@ -294,7 +308,12 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             image=images.refs["mlops-training"],
             mlflow=client(identities.secrets[TRAINING.user]),
             model_name=cfg.model_name,
-            dataset=cfg.training_dataset,
+            # `snapshots` names the volume; training sees it as the directory it is mounted at.
+            dataset=TRAINING_DATA_DIR if cfg.training_dataset == SNAPSHOTS_DATASET else cfg.training_dataset,
+            target_column=cfg.training_target_column,
+            training_data_claim=training_data.claim_name,
+            feedback_window_hours=cfg.feedback_window_hours,
+            feedback_weight=cfg.feedback_weight,
             promotion_margin=cfg.promotion_margin,
             promotion_floor=cfg.promotion_floor,
             schedule=cfg.retrain_schedule,

@@ -44,6 +44,10 @@ class Env(StrEnum):
     EXPERIMENT = "MLOPS_EXPERIMENT"
     DATASET = "MLOPS_DATASET"
     TARGET_COLUMN = "MLOPS_TARGET_COLUMN"
+    # The inference log directory (mlops_contract/inference_log.py): serving writes it, retraining reads it.
+    INFERENCE_LOG_DIR = "MLOPS_INFERENCE_LOG_DIR"
+    FEEDBACK_WINDOW_HOURS = "MLOPS_FEEDBACK_WINDOW_HOURS"
+    FEEDBACK_WEIGHT = "MLOPS_FEEDBACK_WEIGHT"
     PROMOTION_MARGIN = "MLOPS_PROMOTION_MARGIN"
     PROMOTION_FLOOR = "MLOPS_PROMOTION_FLOOR"
     GIT_COMMIT = "MLOPS_GIT_COMMIT"
@@ -78,6 +82,14 @@ RETRAIN_TRIGGER_SERVICE_NAME: Final = "retrain-trigger"
 RETRAIN_TRIGGER_PORT: Final = 8080
 RETRAIN_CRONJOB_NAME: Final = "training-retrain"
 
+# The inference log volume: a PVC serving writes and training reads.
+INFERENCE_LOG_CLAIM: Final = "inference-log"
+INFERENCE_LOG_MOUNT_PATH: Final = "/var/lib/mlops/inference-log"
+
+# The training-data volume: dated snapshots (training reads the newest; training.snapshots adds them).
+TRAINING_DATA_CLAIM: Final = "training-data"
+TRAINING_DATA_DIR: Final = "/var/lib/mlops/training-data"
+
 # Writable scratch space inside read-only-root containers (an emptyDir in the cluster).
 CONTAINER_TMP_DIR: Final = "/tmp"  # noqa: S108 - a mount point, backed by an emptyDir
 
@@ -103,6 +115,11 @@ class Tag(StrEnum):
     GATE_CHAMPION_SCORE = "mlops.gate.champion_score"
     DATASET_NAME = "mlops.dataset.name"
     DATASET_DIGEST = "mlops.dataset.digest"
+    DATASET_SOURCE = "mlops.dataset.source"
+    DATASET_SHA256 = "mlops.dataset.sha256"
+    DATASET_SNAPSHOT = "mlops.dataset.snapshot"
+    FEEDBACK_ROWS = "mlops.feedback.rows"
+    GATE_HOLDOUT = "mlops.gate.holdout"
     GIT_COMMIT = "mlops.git.commit"
     CODE_VERSION = "mlops.code.version"
 

@@ -42,8 +42,22 @@ class TrainConfig:
     model_name: str = DEFAULT_MODEL_NAME
     experiment: str = DEFAULT_EXPERIMENT
     dataset: str = "breast_cancer"
-    """A scikit-learn bundled dataset name, or a path to a CSV file (then target_column is required)."""
+    """A URI (training/sources.py): a bundled scikit-learn name, a CSV file, a directory of dated snapshots
+    (the newest is read) or an http(s) URL of a CSV; all but the bundled names need target_column."""
     target_column: str | None = None
+    download_timeout_seconds: float = 30.0
+    """Socket timeout of an http(s) dataset download."""
+    max_download_bytes: int = 256 * 1024 * 1024
+    """An http(s) dataset larger than this is refused."""
+    feedback_dir: str | None = None
+    """An inference log directory (mlops_contract/inference_log.py): its labelled requests join the training
+    data, and the gate's holdout is drawn from them. None trains on the dataset alone."""
+    feedback_window_hours: float = 168.0
+    """Only requests logged within this many hours before the run count."""
+    feedback_weight: float = 1.0
+    """Sample weight of a labelled-traffic row relative to a dataset row (above 1 favours recent traffic)."""
+    feedback_min_holdout_rows: int = 20
+    """Fewer labelled-traffic holdout rows than this: the gate scores on the dataset's holdout instead."""
     model: ModelKind = ModelKind.LOGISTIC_REGRESSION
     c: float = 1.0
     """Inverse regularisation strength (logistic regression)."""
@@ -76,6 +90,9 @@ _ENV_FOR_FIELD: dict[str, Env] = {
     "experiment": Env.EXPERIMENT,
     "dataset": Env.DATASET,
     "target_column": Env.TARGET_COLUMN,
+    "feedback_dir": Env.INFERENCE_LOG_DIR,
+    "feedback_window_hours": Env.FEEDBACK_WINDOW_HOURS,
+    "feedback_weight": Env.FEEDBACK_WEIGHT,
     "promotion_margin": Env.PROMOTION_MARGIN,
     "promotion_floor": Env.PROMOTION_FLOOR,
     "git_commit": Env.GIT_COMMIT,
@@ -93,8 +110,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracking-uri", help=f"MLflow tracking server (env {Env.TRACKING_URI})")
     p.add_argument("--model-name", help=f"registered model name (env {Env.MODEL_NAME})")
     p.add_argument("--experiment", help=f"MLflow experiment (env {Env.EXPERIMENT})")
-    p.add_argument("--dataset", help=f"sklearn dataset name or CSV path (env {Env.DATASET})")
+    p.add_argument(
+        "--dataset",
+        help=f"bundled name, CSV file, snapshot directory or http(s) URL (env {Env.DATASET})",
+    )
     p.add_argument("--target-column", help=f"target column of a CSV dataset (env {Env.TARGET_COLUMN})")
+    p.add_argument("--download-timeout", dest="download_timeout_seconds", help="http(s) dataset timeout (s)")
+    p.add_argument("--max-download-bytes", help="size cap of an http(s) dataset")
+    p.add_argument(
+        "--feedback-dir", help=f"inference log directory with labelled traffic (env {Env.INFERENCE_LOG_DIR})"
+    )
+    p.add_argument(
+        "--feedback-window-hours",
+        help=f"labelled traffic of the last N hours (env {Env.FEEDBACK_WINDOW_HOURS})",
+    )
+    p.add_argument(
+        "--feedback-weight", help=f"sample weight of a labelled-traffic row (env {Env.FEEDBACK_WEIGHT})"
+    )
+    p.add_argument("--feedback-min-holdout-rows", help="labelled holdout rows needed to gate on traffic")
     p.add_argument("--model", help="estimator: " + ", ".join(m.value for m in ModelKind))
     p.add_argument("--C", dest="c", help="inverse regularisation strength (logistic_regression)")
     p.add_argument("--n-estimators", help="number of trees (random_forest)")
@@ -117,9 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _flag(field_name: str) -> str:
-    return {"c": "--C", "random_seed": "--seed", "connect_timeout_seconds": "--connect-timeout"}.get(
-        field_name, "--" + field_name.replace("_", "-")
-    )
+    return {
+        "c": "--C",
+        "random_seed": "--seed",
+        "connect_timeout_seconds": "--connect-timeout",
+        "download_timeout_seconds": "--download-timeout",
+    }.get(field_name, "--" + field_name.replace("_", "-"))
 
 
 def _source(field_name: str) -> str:
@@ -135,11 +171,26 @@ def _convert(field_name: str, raw: str) -> Any:
                 return ModelKind(raw)
             case "gate_metric":
                 return GateMetric(raw)
-            case "n_estimators" | "random_seed" | "connect_attempts":
+            case (
+                "n_estimators"
+                | "random_seed"
+                | "connect_attempts"
+                | "max_download_bytes"
+                | "feedback_min_holdout_rows"
+            ):
                 return int(raw)
             case "max_depth":
                 return None if raw.lower() in {"", "none"} else int(raw)
-            case "c" | "test_size" | "promotion_margin" | "promotion_floor" | "connect_timeout_seconds":
+            case (
+                "c"
+                | "test_size"
+                | "promotion_margin"
+                | "promotion_floor"
+                | "connect_timeout_seconds"
+                | "download_timeout_seconds"
+                | "feedback_window_hours"
+                | "feedback_weight"
+            ):
                 value = float(raw)
                 if not math.isfinite(value):
                     raise ValueError
@@ -150,8 +201,17 @@ def _convert(field_name: str, raw: str) -> Any:
         allowed = {
             "model": ", ".join(ModelKind),
             "gate_metric": ", ".join(GateMetric),
-        }.get(field_name, "an integer" if field_name in {"n_estimators", "random_seed"} else "a number")
+        }.get(field_name, "an integer" if field_name in _INTEGERS else "a number")
         raise ConfigError(f"{where}: invalid value {raw!r} (allowed: {allowed})") from None
+
+
+_INTEGERS = {
+    "n_estimators",
+    "random_seed",
+    "connect_attempts",
+    "max_download_bytes",
+    "feedback_min_holdout_rows",
+}
 
 
 def _validate(cfg: TrainConfig) -> None:
@@ -167,6 +227,12 @@ def _validate(cfg: TrainConfig) -> None:
         (0 <= cfg.promotion_floor <= 1, "promotion_floor", "must be between 0 and 1"),
         (cfg.connect_attempts >= 1, "connect_attempts", "must be >= 1"),
         (cfg.connect_timeout_seconds > 0, "connect_timeout_seconds", "must be > 0"),
+        (cfg.download_timeout_seconds > 0, "download_timeout_seconds", "must be > 0"),
+        (cfg.max_download_bytes >= 1, "max_download_bytes", "must be >= 1"),
+        (cfg.feedback_dir is None or bool(cfg.feedback_dir.strip()), "feedback_dir", "must not be empty"),
+        (cfg.feedback_window_hours > 0, "feedback_window_hours", "must be > 0"),
+        (cfg.feedback_weight > 0, "feedback_weight", "must be > 0"),
+        (cfg.feedback_min_holdout_rows >= 1, "feedback_min_holdout_rows", "must be >= 1"),
     ]
     for ok, field_name, message in checks:
         if not ok:

@@ -1,7 +1,8 @@
-"""Load a dataset (scikit-learn bundled or CSV) and split it into a reproducible train/holdout pair."""
+"""Load a dataset (by URI: training/sources.py) and split it into a reproducible train/holdout pair."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch
 
 from training.config import ConfigError, TrainConfig
+from training.sources import DownloadLimits, ResolvedSource, SourceKind, resolve
 
 # Only datasets shipped inside scikit-learn: loading must never touch the network.
 BUNDLED: dict[str, Callable[..., Bunch]] = {
@@ -31,6 +33,8 @@ class Dataset:
     features: pd.DataFrame
     target: pd.Series
     target_name: str
+    origin: ResolvedSource | None = None
+    """What the dataset URI resolved to when it was read (None: built in memory, e.g. by a test)."""
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -49,28 +53,35 @@ class Split:
 
 
 def load_dataset(cfg: TrainConfig) -> Dataset:
-    """A bundled dataset by name, else a CSV path; ConfigError names what is wrong."""
-    if cfg.dataset in BUNDLED:
-        bunch = BUNDLED[cfg.dataset](as_frame=True)
-        return Dataset(
-            name=cfg.dataset,
-            source=f"sklearn.datasets.load_{cfg.dataset}",
-            features=bunch.data,
-            target=bunch.target,
-            target_name="target",
-        )
-    path = Path(cfg.dataset)
-    if path.suffix.lower() != ".csv":
-        raise ConfigError(
-            f"--dataset/MLOPS_DATASET: unknown dataset {cfg.dataset!r} "
-            f"(allowed: {', '.join(BUNDLED)}, or a path to a .csv file)"
-        )
-    return _load_csv(path, cfg.target_column)
+    """Whatever cfg.dataset names, read into memory; ConfigError names what is wrong."""
+    limits = DownloadLimits(cfg.download_timeout_seconds, cfg.max_download_bytes)
+    # A download lives only while it is parsed: the frame is in memory afterwards.
+    with tempfile.TemporaryDirectory(prefix="mlops-dataset-") as scratch:
+        origin = resolve(cfg.dataset, Path(scratch), limits)
+        if origin.kind is SourceKind.BUNDLED:
+            bunch = BUNDLED[cfg.dataset.strip()](as_frame=True)
+            return Dataset(
+                name=origin.name,
+                source=origin.location,
+                features=bunch.data,
+                target=bunch.target,
+                target_name="target",
+                origin=origin,
+            )
+        assert origin.path is not None  # every non-bundled source is a local file by now
+        dataset = load_csv(origin.path, cfg.target_column)
+    return Dataset(
+        name=origin.name,
+        source=origin.location,
+        features=dataset.features,
+        target=dataset.target,
+        target_name=dataset.target_name,
+        origin=origin,
+    )
 
 
-def _load_csv(path: Path, target_column: str | None) -> Dataset:
-    if not path.is_file():
-        raise ConfigError(f"--dataset/MLOPS_DATASET: CSV file {str(path)!r} does not exist")
+def load_csv(path: Path, target_column: str | None) -> Dataset:
+    """A CSV file as features and target, refusing what training cannot use (ConfigError names it)."""
     if not target_column:
         raise ConfigError("--target-column/MLOPS_TARGET_COLUMN: is required for a CSV dataset")
     try:

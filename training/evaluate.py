@@ -15,11 +15,16 @@ def evaluate(model: Any, x_holdout: pd.DataFrame, y_holdout: pd.Series) -> dict[
     classes = np.unique(y_holdout)
     binary = len(classes) == 2
     average = "binary" if binary else "macro"
+    # The larger label is the positive class, as roc_auc_score and predict_proba's second column assume;
+    # scikit-learn's default (1) does not exist for string labels.
+    scoring: dict[str, Any] = {"average": average, "zero_division": 0}
+    if binary:
+        scoring["pos_label"] = classes[1]
     metrics = {
         "accuracy": float(accuracy_score(y_holdout, predicted)),
-        "precision": float(precision_score(y_holdout, predicted, average=average, zero_division=0)),
-        "recall": float(recall_score(y_holdout, predicted, average=average, zero_division=0)),
-        "f1": float(f1_score(y_holdout, predicted, average=average, zero_division=0)),
+        "precision": float(precision_score(y_holdout, predicted, **scoring)),
+        "recall": float(recall_score(y_holdout, predicted, **scoring)),
+        "f1": float(f1_score(y_holdout, predicted, **scoring)),
     }
     if hasattr(model, "predict_proba"):
         proba = model.predict_proba(x_holdout)

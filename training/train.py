@@ -5,17 +5,24 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
 
 from mlops_contract.names import REFERENCE_PROFILE_ARTIFACT, SKOPS_TRUSTED_TYPES, Tag
 from mlops_contract.profile import build_profile
 from training.config import ModelKind, TrainConfig
-from training.data import Dataset, Split, load_dataset, split
+from training.data import Dataset, load_dataset
 from training.evaluate import evaluate
+from training.feedback_data import LabelledTraffic, read_labelled_traffic
 from training.gate import Decision, GateResult, decide
+from training.lineage import dataset_source, inference_log_source
 from training.pipeline import build_pipeline, pipeline_params
 from training.registry import Champion, apply_decision, current_champion, record_decision
 from training.tracking import probe_tracking_server
+from training.training_set import TrainingSet, build_training_set
 
 Reporter = Callable[[str], None]
 
@@ -52,15 +59,32 @@ def trusted_types(cfg: TrainConfig) -> list[str] | None:
     return None
 
 
-def _lineage_tags(cfg: TrainConfig, dataset_name: str, digest: str) -> dict[str, str]:
+def _lineage_tags(cfg: TrainConfig, dataset: Dataset, digest: str, parts: TrainingSet) -> dict[str, str]:
     tags = {
-        Tag.DATASET_NAME.value: dataset_name,
+        Tag.DATASET_NAME.value: dataset.name,
         Tag.DATASET_DIGEST.value: digest,
+        Tag.DATASET_SOURCE.value: cfg.dataset,
         Tag.CODE_VERSION.value: code_version(),
+        Tag.FEEDBACK_ROWS.value: str(parts.traffic_rows),
+        Tag.GATE_HOLDOUT.value: parts.holdout_source.value,
     }
+    origin = dataset.origin
+    if origin is not None and origin.sha256 is not None:
+        tags[Tag.DATASET_SHA256.value] = origin.sha256
+    if origin is not None and origin.snapshot is not None:
+        tags[Tag.DATASET_SNAPSHOT.value] = origin.snapshot
     if cfg.git_commit:
         tags[Tag.GIT_COMMIT.value] = cfg.git_commit
     return tags
+
+
+def load_traffic(cfg: TrainConfig, dataset: Dataset) -> LabelledTraffic | None:
+    """Labelled requests of the configured window, or None when no inference log is configured."""
+    if cfg.feedback_dir is None:
+        return None
+    since = datetime.now(UTC) - timedelta(hours=cfg.feedback_window_hours)
+    columns = [str(c) for c in dataset.features.columns]
+    return read_labelled_traffic(Path(cfg.feedback_dir), since, columns, dataset.target)
 
 
 def _gate(cfg: TrainConfig, candidate_score: float, champion: Champion | None) -> GateResult:
@@ -82,11 +106,18 @@ def train(cfg: TrainConfig, report: Reporter = print) -> TrainResult:
     started = time.monotonic()
     # Bad input is reported before the network is touched; then a bounded probe before any MLflow call.
     dataset: Dataset = load_dataset(cfg)
-    parts: Split = split(dataset, cfg)
+    traffic = load_traffic(cfg, dataset)
+    parts = build_training_set(dataset, traffic, cfg)
     probe_tracking_server(cfg, report)
     report(
-        f"dataset {dataset.name}: {len(dataset.features)} rows, {dataset.features.shape[1]} features, "
-        f"holdout {len(parts.x_holdout)} rows"
+        f"dataset {dataset.name} ({dataset.source}): {len(dataset.features)} rows, "
+        f"{dataset.features.shape[1]} features"
+    )
+    if traffic is not None:
+        report(traffic.summary())
+    report(
+        f"training on {len(parts.x_train)} rows ({parts.traffic_rows} from labelled traffic), "
+        f"holdout {len(parts.x_holdout)} rows from the {parts.holdout_source.value}"
     )
 
     import mlflow
@@ -102,15 +133,30 @@ def train(cfg: TrainConfig, report: Reporter = print) -> TrainResult:
     with mlflow.start_run() as run:
         # The context manager ends the run FAILED if anything below raises; the alias moves only at the end.
         mlflow_dataset = mlflow.data.pandas_dataset.from_pandas(
-            dataset.frame, source=dataset.source, name=dataset.name, targets=dataset.target_name
+            dataset.frame,
+            source=dataset_source(dataset.origin, dataset.source),
+            name=dataset.name,
+            targets=dataset.target_name,
         )
         mlflow.log_input(mlflow_dataset, context="training")
-        lineage = _lineage_tags(cfg, dataset.name, mlflow_dataset.digest)
+        if traffic is not None and cfg.feedback_dir is not None and len(traffic.features):
+            frame = traffic.features.assign(**{dataset.target_name: traffic.target.to_numpy()})
+            mlflow.log_input(
+                mlflow.data.pandas_dataset.from_pandas(
+                    frame,
+                    source=inference_log_source(str(Path(cfg.feedback_dir).resolve())),
+                    name="labelled-traffic",
+                    targets=dataset.target_name,
+                ),
+                context="feedback",
+            )
+        lineage = _lineage_tags(cfg, dataset, mlflow_dataset.digest, parts)
         mlflow.set_tags(lineage)
         mlflow.log_params(pipeline_params(cfg))
 
         fit_started = time.monotonic()
-        pipeline = build_pipeline(cfg).fit(parts.x_train, parts.y_train)
+        weights = {} if parts.sample_weight is None else {"model__sample_weight": parts.sample_weight}
+        pipeline = build_pipeline(cfg).fit(parts.x_train, parts.y_train, **weights)
         fit_seconds = time.monotonic() - fit_started
         metrics = evaluate(pipeline, parts.x_holdout, parts.y_holdout)
         if metric not in metrics:
@@ -125,7 +171,9 @@ def train(cfg: TrainConfig, report: Reporter = print) -> TrainResult:
         profile = build_profile(parts.x_train.to_numpy(), [str(c) for c in parts.x_train.columns])
         mlflow.log_text(profile.to_json(), REFERENCE_PROFILE_ARTIFACT)
 
-        signature = infer_signature(parts.x_train, pipeline.predict(parts.x_train))
+        # A named column, so string classes are typed `string` (a bare array of them is an `object` tensor).
+        predicted = pd.Series(pipeline.predict(parts.x_train), name=dataset.target_name)
+        signature = infer_signature(parts.x_train, predicted)
         info = mlflow.sklearn.log_model(
             pipeline,
             name="model",

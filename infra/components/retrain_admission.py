@@ -69,7 +69,7 @@ def clone_validations(expected: dict[str, Any]) -> list[dict[str, str]]:
     """CEL validations (expression + message) for a Job matching `expected` (see `_expected`)."""
     label_map = "{" + ", ".join(f"{_lit(k)}: {_lit(v)}" for k, v in sorted(expected["labels"].items())) + "}"
     allowed_keys = "[" + ", ".join(_lit(k) for k in [*expected["labels"], *GENERATED_POD_LABELS]) + "]"
-    volumes = "[" + ", ".join(_lit(v) for v in expected["volumes"]) + "]"
+    volumes = "{" + ", ".join(f"{_lit(k)}: {_lit(v)}" for k, v in sorted(expected["volumes"].items())) + "}"
     rules = [
         (
             f"has({POD}.serviceAccountName) && {POD}.serviceAccountName == {_lit(expected['account'])} && "
@@ -88,9 +88,17 @@ def clone_validations(expected: dict[str, Any]) -> list[dict[str, str]]:
         ),
         (_env_rule(expected["env"]), "the Job's environment must be the retraining CronJob's"),
         (
-            f"(has({POD}.volumes) ? {POD}.volumes : []).all(v, v.name in {volumes} && has(v.emptyDir)) && "
+            # "" marks a scratch emptyDir; otherwise the claim the CronJob mounts (read-only, see below).
+            f"(has({POD}.volumes) ? {POD}.volumes : []).all(v, v.name in {volumes} && "
+            f"({volumes}[v.name] == '' ? has(v.emptyDir) : "
+            f"(has(v.persistentVolumeClaim) && v.persistentVolumeClaim.claimName == {volumes}[v.name]))) && "
             f"size(has({POD}.volumes) ? {POD}.volumes : []) == {len(expected['volumes'])}",
-            "the Job may mount only the retraining CronJob's scratch volumes (no Secrets, no host paths)",
+            "the Job may mount only the retraining CronJob's volumes (no Secrets, host paths, other claims)",
+        ),
+        (
+            f"!has({POD}.containers[0].volumeMounts) || {POD}.containers[0].volumeMounts.all(m, "
+            f"m.name in {volumes} && ({volumes}[m.name] == '' || (has(m.readOnly) && m.readOnly)))",
+            "the Job must mount the retraining CronJob's data claims read-only",
         ),
         (
             f"has(object.spec.template.metadata.labels) && "
@@ -129,8 +137,14 @@ def _expected(template: k8s.core.v1.PodTemplateSpecArgs) -> Output[dict[str, Any
         account=spec.service_account_name,
         labels=pod.metadata.labels,
         env=Output.all(*env_parts),
-        volumes=[v.name for v in spec.volumes or []],
+        volumes=Output.all(*[_volume_claim(v) for v in spec.volumes or []]).apply(dict),
     )
+
+
+def _volume_claim(volume: Any) -> Output[tuple[str, str]]:
+    """(volume name, claim name), the claim "" for a scratch emptyDir."""
+    claim = volume.persistent_volume_claim.claim_name if volume.persistent_volume_claim is not None else ""
+    return Output.all(volume.name, claim).apply(lambda p: (str(p[0]), str(p[1])))
 
 
 class RetrainAdmission(pulumi.ComponentResource):

@@ -18,7 +18,7 @@ from infra.components.pod_security import (
     tmp_dir,
 )
 from infra.components.workloads import MlflowClientArgs, mlflow_client_env, plain_env
-from mlops_contract.names import Env
+from mlops_contract.names import INFERENCE_LOG_MOUNT_PATH, TRAINING_DATA_DIR, Env
 
 TRAINING_RESOURCES = Resources(200, 512, 1000, 1024)
 CRONJOB_NAME = "training-retrain"
@@ -41,7 +41,15 @@ class TrainingJobsArgs:
     model_name: str
     """Registered model name."""
     dataset: str
-    """Bundled dataset name."""
+    """Dataset URI (training/sources.py); the training-data mount path for the snapshot volume."""
+    target_column: str | None
+    """Target column of a CSV dataset."""
+    training_data_claim: Input[str]
+    """Claim with the dated snapshots (mounted read-only)."""
+    feedback_window_hours: float
+    """Labelled traffic of this many hours joins the training data."""
+    feedback_weight: float
+    """Sample weight of a labelled-traffic row."""
     promotion_margin: float
     """Gate margin."""
     promotion_floor: float
@@ -50,6 +58,8 @@ class TrainingJobsArgs:
     """Retraining cron schedule."""
     code_version: Input[str]
     """Recorded on runs (the training image's content hash)."""
+    inference_log_claim: Input[str] | None = None
+    """Claim with serving's inference log and feedback (mounted read-only; None: the stack keeps no log)."""
 
 
 def _no_pickle_env() -> list[k8s.core.v1.EnvVarArgs]:
@@ -75,6 +85,7 @@ class TrainingJobs(pulumi.ComponentResource):
         pod_labels = labels(args.stack, TRAINING_APP, "training")
         account = service_account(f"{name}-training", TRAINING_APP, args.namespace, pod_labels, self)
         tmp_vol, tmp_mount = tmp_dir(1024)
+        data_volumes, data_mounts = _data_volumes(args)
         env = [
             *mlflow_client_env(args.mlflow),
             *plain_env(
@@ -83,6 +94,11 @@ class TrainingJobs(pulumi.ComponentResource):
                     Env.DATASET: args.dataset,
                     Env.PROMOTION_MARGIN: str(args.promotion_margin),
                     Env.PROMOTION_FLOOR: str(args.promotion_floor),
+                    Env.FEEDBACK_WINDOW_HOURS: str(args.feedback_window_hours),
+                    Env.FEEDBACK_WEIGHT: str(args.feedback_weight),
+                    **({Env.TARGET_COLUMN: args.target_column} if args.target_column else {}),
+                    # Set only where the log is mounted: training then learns from its labelled requests.
+                    **({Env.INFERENCE_LOG_DIR: INFERENCE_LOG_MOUNT_PATH} if args.inference_log_claim else {}),
                 }
             ),
             k8s.core.v1.EnvVarArgs(name=Env.GIT_COMMIT, value=args.code_version),
@@ -102,10 +118,10 @@ class TrainingJobs(pulumi.ComponentResource):
                         env=[*env, *_no_pickle_env()],
                         resources=TRAINING_RESOURCES.args(),
                         security_context=container_security_context(),
-                        volume_mounts=[tmp_mount],
+                        volume_mounts=[tmp_mount, *data_mounts],
                     )
                 ],
-                volumes=[tmp_vol],
+                volumes=[tmp_vol, *data_volumes],
             ),
         )
         self.bootstrap_job = k8s.batch.v1.Job(
@@ -149,3 +165,28 @@ class TrainingJobs(pulumi.ComponentResource):
         self.cronjob_name = Output.all(cron.id, CRONJOB_NAME).apply(lambda parts: str(parts[1]))
         self.requests = {"training": TRAINING_RESOURCES}
         self.register_outputs({"cronjob_name": self.cronjob_name})
+
+
+def _data_volumes(
+    args: TrainingJobsArgs,
+) -> tuple[list[k8s.core.v1.VolumeArgs], list[k8s.core.v1.VolumeMountArgs]]:
+    """Snapshots and the inference log, read-only: training never changes its own inputs."""
+    claims: list[tuple[str, Input[str], str]] = [
+        ("training-data", args.training_data_claim, TRAINING_DATA_DIR)
+    ]
+    if args.inference_log_claim is not None:
+        claims.append(("inference-log", args.inference_log_claim, INFERENCE_LOG_MOUNT_PATH))
+    volumes = [
+        k8s.core.v1.VolumeArgs(
+            name=volume,
+            persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+                claim_name=claim, read_only=True
+            ),
+        )
+        for volume, claim, _ in claims
+    ]
+    mounts = [
+        k8s.core.v1.VolumeMountArgs(name=volume, mount_path=path, read_only=True)
+        for volume, _, path in claims
+    ]
+    return volumes, mounts

@@ -87,7 +87,15 @@ def test_a_job_mounting_a_secret_is_refused(stack: EngineStack) -> None:
         *(pod.volumes or []),
         client.V1Volume(name="loot", secret=client.V1SecretVolumeSource(secret_name="mlflow-credentials")),
     ]
-    assert "only the retraining CronJob's scratch volumes" in denied(stack, job)
+    assert "only the retraining CronJob's volumes" in denied(stack, job)
+
+
+def test_a_job_writing_to_the_training_data_claim_is_refused(stack: EngineStack) -> None:
+    job = clone(stack, "forged-writer")
+    mounts = job.spec.template.spec.containers[0].volume_mounts
+    data = next(m for m in mounts if m.name == "training-data")
+    data.read_only = False
+    assert "data claims read-only" in denied(stack, job)
 
 
 def test_a_job_with_another_service_account_or_command_or_labels_is_refused(stack: EngineStack) -> None:

@@ -193,6 +193,7 @@ def test_explicit_volume_protection_overrides_auto() -> None:
     assert {r.name for r in stack.resources if r.retain_on_delete} == {
         "namespace-namespace",
         "mlflow-artifacts",
+        "training-data-claim",
     }
 
 
@@ -213,6 +214,7 @@ def test_every_resource_belongs_to_a_platform_component(stack: MockedStack) -> N
         "mlops:index:Cluster", "mlops:index:Images", "mlops:index:Namespace", "mlops:index:MlflowServer",
         "mlops:index:TrainingJobs", "mlops:index:Serving", "mlops:index:Monitoring", "mlops:index:AppDeployment",
         "mlops:index:MlflowIdentities", "mlops:index:RetrainAdmission", "mlops:index:NamespaceLimits",
+        "mlops:index:TrainingDataVolume",
     }  # fmt: skip
     for resource in stack.resources:
         if resource.type.startswith(("mlops:index:", "pulumi:providers:")):
