@@ -17,6 +17,7 @@ from services.serving.errors import summarize_errors
 from services.serving.loader import ModelLoader, quiet_sklearn
 from services.serving.metrics import ServingMetrics
 from services.serving.middleware import ServingMiddleware
+from services.serving.openapi import install as install_openapi
 from services.serving.protocols import kserve_v1, mlflow_scoring, oip_v2
 from services.serving.routes import router
 from services.serving.settings import Settings
@@ -56,6 +57,7 @@ def create_app(settings: Settings, loader: ModelLoader) -> FastAPI:
     app.include_router(router)
     for protocol in (mlflow_scoring, oip_v2, kserve_v1):
         app.include_router(protocol.router)
+    install_openapi(app)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(Overloaded, _overloaded(metrics))  # type: ignore[arg-type]
     # Added first, so it runs inside ServingMiddleware: its refusals are counted and logged like any answer.

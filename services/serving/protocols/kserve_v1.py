@@ -52,15 +52,6 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get(MODEL, responses=_RESPONSES)
-async def model_status(request: Request, name: str) -> Response:
-    """`{"name": ..., "ready": true}` while the model is loaded."""
-    served = _served(request, name)
-    if isinstance(served, Response):
-        return served
-    return Response(json.dumps({"name": name, "ready": True}), media_type=_JSON)
-
-
 PREDICT_BODY: dict[str, Any] = {
     "requestBody": {"required": True, "content": {_JSON: {"schema": PredictRequest.model_json_schema()}}}
 }
@@ -91,3 +82,13 @@ async def predict(request: Request, name: str) -> Response:
     except ModelRejected as exc:
         return _error(str(exc), 400)
     return Response(json.dumps({"predictions": predictions}), media_type=_JSON)
+
+
+# After the predict route: `/v1/models/{name}` would also match `<name>:predict` for other methods.
+@router.get(MODEL, responses=_RESPONSES)
+async def model_status(request: Request, name: str) -> Response:
+    """`{"name": ..., "ready": true}` while the model is loaded."""
+    served = _served(request, name)
+    if isinstance(served, Response):
+        return served
+    return Response(json.dumps({"name": name, "ready": True}), media_type=_JSON)

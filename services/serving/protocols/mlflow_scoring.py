@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
 
 from services.serving.errors import as_message, summarize_errors
 from services.serving.inference import ModelRejected, infer
@@ -37,7 +37,7 @@ PROTOCOL_VERSION = "3"
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 _JSON = "application/json"
-_CSV = "text/csv"
+CSV = "text/csv"
 
 router = APIRouter(tags=["MLflow scoring protocol"])
 
@@ -49,7 +49,7 @@ class DataframeSplit(BaseModel):
 
     columns: list[str] | None = None
     data: list[list[Number]]
-    index: list[int | str] | None = None
+    index: list[StrictInt | StrictStr] | None = None
 
 
 Tensor = list[list[Number]] | list[dict[str, Number]] | dict[str, list[Number]]
@@ -111,7 +111,7 @@ INVOCATIONS_BODY: dict[str, Any] = {
         "required": True,
         "content": {
             _JSON: {"schema": InvocationsRequest.model_json_schema()},
-            _CSV: {"schema": {"type": "string"}},
+            CSV: {"schema": {"type": "string"}},
         },
     }
 }
@@ -136,7 +136,7 @@ async def invocations(request: Request) -> Response:
         settings: Settings = request.app.state.settings
         body = await request.body()
         names = served.model.feature_names
-        if mime == _CSV:
+        if mime == CSV:
             matrix = parse_csv(body, names, settings.max_batch_rows)
         else:
             matrix = parse_json(body, names, settings.max_batch_rows)
@@ -161,8 +161,8 @@ def _content_type(header: str | None) -> str:
     parts = [part.strip() for part in (header or "").split(";")]
     mime = parts[0].lower()
     params = {key.strip().lower(): value.strip() for key, _, value in (p.partition("=") for p in parts[1:])}
-    if mime not in {_JSON, _CSV}:
-        raise _Unsupported(f"This predictor only supports the following content types: {_JSON}, {_CSV}.")
+    if mime not in {_JSON, CSV}:
+        raise _Unsupported(f"This predictor only supports the following content types: {_JSON}, {CSV}.")
     if params.get("charset", "utf-8").lower() != "utf-8":
         raise _Unsupported("The scoring server only supports UTF-8")
     unknown = sorted(set(params) - {"charset"})
@@ -177,8 +177,9 @@ def parse_json(body: bytes, names: Sequence[str], max_rows: int) -> npt.NDArray[
         request = InvocationsRequest.model_validate_json(body)
     except ValidationError as exc:
         raise ScoringError(as_message(summarize_errors(exc.errors()))) from None
-    given = [name for name in FORMATS if getattr(request, name) is not None]
-    if len(given) != 1:
+    # Keys present count, even as null: `{"inputs": [...], "instances": null}` is ambiguous, not a choice.
+    given = [name for name in FORMATS if name in request.model_fields_set]
+    if len(given) != 1 or getattr(request, given[0]) is None:
         raise ScoringError(
             f"The input must be a JSON dictionary with exactly one of the input fields {', '.join(FORMATS)}"
             f" (got {len(given)})"

@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from services.serving.errors import as_message, summarize_errors
 from services.serving.inference import ModelRejected, infer
 from services.serving.schemas import Number
 from services.serving.settings import Settings
-from services.serving.signature import features
+from services.serving.signature import Feature, features
 from services.serving.state import Served
 from services.serving.validation import InputError, check_finite
 
@@ -60,7 +60,7 @@ class InferRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: StrictStr | None = None
-    parameters: dict[str, StrictStr | Number | StrictBool] | None = None
+    parameters: dict[str, Any] | None = None
     inputs: list[InferInput] = Field(min_length=1)
     outputs: list[RequestedOutput] | None = None
 
@@ -172,7 +172,7 @@ async def infer_route(request: Request, name: str, version: str | None = None) -
         except ValidationError as exc:
             raise V2Error(as_message(summarize_errors(exc.errors()))) from None
         settings: Settings = request.app.state.settings
-        matrix = to_matrix(body, [f.name for f in features(served.model)], settings.max_batch_rows)
+        matrix = to_matrix(body, features(served.model), settings.max_batch_rows)
         wanted = _wanted_outputs(body, served)
         predictions, probabilities = await infer(request.app.state, served, matrix)
     except V2Error as exc:
@@ -211,11 +211,18 @@ router.add_api_route(
 )
 
 
-def to_matrix(body: InferRequest, names: list[str], max_rows: int) -> npt.NDArray[np.float64]:
+def to_matrix(body: InferRequest, cols: list[Feature], max_rows: int) -> npt.NDArray[np.float64]:
     """The float matrix in signature order: one tensor per column, or one [N, columns] tensor."""
+    names = [c.name for c in cols]
     n = len(names)
     if len(body.inputs) == 1 and n != 1:
         tensor = body.inputs[0]
+        kinds = {c.datatype for c in cols}
+        if len(kinds) != 1 or tensor.datatype != cols[0].datatype:
+            raise V2Error(
+                f"inputs[0]: a single input must have the columns' datatype {'/'.join(sorted(kinds))}"
+                f" (got {tensor.datatype[:16]!r}); with mixed datatypes send one input per column"
+            )
         values = _values(tensor)
         if len(tensor.shape) != 2 or tensor.shape[1] != n:
             raise V2Error(f"inputs[0]: a single input must have shape [rows, {n}] (got {tensor.shape})")
@@ -231,8 +238,13 @@ def to_matrix(body: InferRequest, names: list[str], max_rows: int) -> npt.NDArra
                 + (f"; unknown: {', '.join(unknown[:5])}" if unknown else "")
             )
         columns = []
-        for i, name in enumerate(names):
-            tensor = by_name[name]
+        for i, col in enumerate(cols):
+            tensor, name = by_name[col.name], col.name
+            # As Triton does: a client sending another type than the metadata names has the wrong model.
+            if tensor.datatype != col.datatype:
+                raise V2Error(
+                    f"inputs[{name[:64]}]: datatype {tensor.datatype[:16]!r}, expected {col.datatype}"
+                )
             if len(tensor.shape) == 2 and tensor.shape[1] != 1:
                 raise V2Error(f"inputs[{name[:64]}]: shape must be [rows] or [rows, 1] (got {tensor.shape})")
             columns.append(_values(tensor))
