@@ -236,7 +236,7 @@ def main() -> int:
         spec = MlflowServerSpec(state_dir=workdir / "mlflow", port=free_port())
         with mlflow_server_process(spec) as mlflow_server:
             print(f"starting MLflow at {spec.url}", flush=True)
-            mlflow_server.start().wait_ready(timeout=180)
+            mlflow_server.start().wait_ready(timeout=600)  # minutes on a loaded shared machine
             cfg = TrainConfig(tracking_uri=spec.url, model_name=MODEL, model=ModelKind(args.model))
             result = train(cfg, report=lambda _l: None)
             print(

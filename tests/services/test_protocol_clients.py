@@ -21,6 +21,7 @@ import pytest
 from mlflow import MlflowClient
 from sklearn.datasets import load_breast_cancer
 
+from devloop.mlflow_server import MlflowServerSpec, mlflow_server_process
 from tests.conftest import free_port
 from tests.services.test_serving_integration import serving_process, train_model
 
@@ -32,6 +33,18 @@ EXAMPLES = int(os.environ.get("MLOPS_SCHEMATHESIS_EXAMPLES", "25"))
 
 
 @pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """This module's own `mlflow server`, with a patient start: on a loaded shared machine it can take minutes."""
+    spec = MlflowServerSpec(state_dir=tmp_path_factory.mktemp("mlflow"), port=free_port())
+    proc = mlflow_server_process(spec).start()
+    try:
+        proc.wait_ready(timeout=900)
+        yield spec.url
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, mlflow_server: str) -> Iterator[tuple[str, str, str]]:
     """(serving URL, model name, tracking URI) with a trained breast-cancer model loaded."""
     name = f"proto-{uuid.uuid4().hex[:8]}"
@@ -40,7 +53,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, mlflow_server: str) -> Iter
     proc = serving_process(tmp_path_factory.mktemp("serving"), mlflow_server, name, port)
     proc.start()
     try:
-        proc.wait_ready(timeout=120)
+        proc.wait_ready(timeout=600)
         yield f"http://127.0.0.1:{port}", name, mlflow_server
     finally:
         proc.stop()
