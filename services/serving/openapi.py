@@ -40,13 +40,38 @@ def install(app: FastAPI) -> None:
         served: Served | None = app.state.serving.current
         key = "none" if served is None else f"{served.model.ref.name}/{served.model.ref.version}/{id(served)}"
         if cache.get("key") != key:
-            base = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+            generated = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            base = hoist_defs(generated)
             cache["schema"] = base if served is None else for_model(base, served, app.state.settings)
             cache["key"] = key
         schema: dict[str, Any] = cache["schema"]
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def hoist_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    """Move the `$defs` of bodies given as pydantic JSON schemas to components, where `$ref`s resolve."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            for name, definition in node.pop("$defs", {}).items():
+                components.setdefault(name, walk(definition))
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                node["$ref"] = _REF + ref.removeprefix("#/$defs/")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        return node
+
+    walk(schema.get("paths", {}))
+    return schema
 
 
 def for_model(base: dict[str, Any], served: Served, settings: Settings) -> dict[str, Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import re
 from typing import Any
 
 import pytest
@@ -227,3 +229,16 @@ def test_openapi_offers_the_models_logged_input_example(client_factory, loader, 
     assert client.post("/invocations", json=invocations["example"]).status_code == 200
     predict = paths["/v1/predict"]["post"]["requestBody"]["content"]["application/json"]["example"]
     assert predict == {"rows": rows}
+
+
+def test_openapi_refs_resolve_before_and_after_a_model_loads(client_factory, loader) -> None:
+    loader.registry_up = False
+    client = client_factory(loader)
+    for _ in range(2):
+        text = client.get("/openapi.json").text
+        doc = json.loads(text)
+        for ref in set(re.findall(r'"\$ref": ?"#/components/schemas/([^"]+)"', text)):
+            assert ref in doc["components"]["schemas"], ref
+        assert "#/$defs/" not in text
+        loader.registry_up = True
+        wait_for(lambda: client.get("/readyz").status_code == 200)
