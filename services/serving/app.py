@@ -66,6 +66,8 @@ def create_app(settings: Settings, loader: ModelLoader) -> FastAPI:
         limits=admission_limits(settings),
         shed=metrics.shed,
         exempt=[Route.HEALTHZ, Route.READYZ, Route.METRICS],
+        # MLflow's scoring protocol takes CSV too; every other body is JSON.
+        media_types={mlflow_scoring.INVOCATIONS: frozenset({"application/json", mlflow_scoring.CSV})},
     )
     app.add_middleware(
         ServingMiddleware,
