@@ -44,8 +44,8 @@ dev: ## Set up (Python env; Prometheus if root) and run the platform locally; AR
 render: ## Print every Kubernetes object the dev stack would create (no cluster needed); STACK=dev
 	$(UV_RUN) python -m infra.render --stack $(or $(STACK),dev)
 
-bench: ## Serving benchmark against `mlflow models serve` (needs wrk)
-	$(UV_RUN) python benchmarks/serving.py
+bench: ## Serving benchmark against `mlflow models serve` (needs wrk); ARGS="--model random_forest"
+	$(UV_RUN) python benchmarks/serving.py $(ARGS)
 
 up: ## pulumi up on the dev stack (kind): needs docker, kind and the Pulumi CLI (see docs/infra.md)
 	@command -v pulumi >/dev/null || { echo "the Pulumi CLI is not installed: https://www.pulumi.com/docs/install/"; exit 1; }

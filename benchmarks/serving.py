@@ -4,13 +4,18 @@ Starts a throwaway MLflow server, trains the default model with the project's tr
 server: cold start (process start -> ready), bounded load with wrk (16 connections, 1-row and 100-row
 requests), latency percentiles, errors and resident memory. Prints both and the ratios. Loopback only.
 
+Both servers get `POST /invocations` with the identical `dataframe_split` body (the like-for-like figure);
+this server is also measured on its own `/v1/predict` and on Open Inference Protocol V2 infer with the same
+rows, so the protocols' overheads can be compared. `--model random_forest` serves a 100-tree forest instead of
+the default logistic regression.
+
 Each server runs with the packages it ships with: `mlflow models serve` from the project environment (full
 MLflow), this server from a virtualenv holding exactly the serving image's locked dependencies (base + the
 `serving` extra), built once under .state/bench/ and reused while uv.lock is unchanged. The project
 environment carries training's and the tests' packages too (pandas, pyarrow ...), which scikit-learn imports
 when present: running this server there would measure memory and start-up the image does not have.
 
-    uv run python benchmarks/serving.py [--duration 10]
+    uv run python benchmarks/serving.py [--duration 10] [--model random_forest]
 """
 
 from __future__ import annotations
@@ -36,9 +41,12 @@ from devloop.mlflow_server import MlflowServerSpec, mlflow_executable, mlflow_se
 from devloop.process import ManagedProcess, port_free
 from mlops_contract.names import Env
 from tests.conftest import free_port
-from training.config import TrainConfig
+from training.config import ModelKind, TrainConfig
 from training.train import train
 
+INVOCATIONS = "POST /invocations"
+V1 = "POST /v1/predict"
+V2 = "POST /v2/models/{name}/infer"
 CONNECTIONS = 16
 THREADS = 2
 MODEL = "bench-classifier"
@@ -58,14 +66,22 @@ class LoadResult:
 
 
 @dataclass(frozen=True)
+class Target:
+    """One route to load, with its 1-row and 100-row bodies."""
+
+    label: str
+    url: str
+    bodies: tuple[str, str]
+
+
+@dataclass(frozen=True)
 class ServerResult:
-    """Everything measured for one server."""
+    """Everything measured for one server: per route label, the 1-row and the 100-row load."""
 
     name: str
     cold_start_s: float
     rss_mib: float
-    one_row: LoadResult
-    hundred_rows: LoadResult
+    loads: dict[str, tuple[LoadResult, LoadResult]]
 
 
 def rss_mib(pid: int) -> float:
@@ -165,13 +181,7 @@ def wrk(url: str, body: str, duration: int, workdir: Path) -> LoadResult:
 
 
 def measure(
-    name: str,
-    proc: ManagedProcess,
-    url: str,
-    bodies: tuple[str, str],
-    duration: int,
-    starts: int,
-    workdir: Path,
+    name: str, proc: ManagedProcess, targets: list[Target], duration: int, starts: int, workdir: Path
 ) -> ServerResult:
     """Cold start (median of `starts`; one start on this box varies by a second), both loads, then RSS."""
     colds = []
@@ -180,7 +190,7 @@ def measure(
             proc.stop()
             # `mlflow models serve` runs uvicorn as a child that may outlive it briefly: a start before the
             # port is free would be "ready" at once, answered by the old server.
-            wait_port_free(url)
+            wait_port_free(targets[0].url)
         started = time.monotonic()
         proc.start()
         proc.wait_ready(timeout=300)
@@ -188,15 +198,21 @@ def measure(
     cold = statistics.median(colds)
     each = ", ".join(f"{c:.1f}" for c in colds)
     print(f"  {name}: ready in {each} s (median {cold:.1f}); warming up", flush=True)
-    wrk(url, bodies[0], 2, workdir)
-    one = wrk(url, bodies[0], duration, workdir)
-    print(f"  {name}: 1 row   {one.rps:8.0f} req/s  p99 {one.p99_ms:.1f} ms", flush=True)
-    hundred = wrk(url, bodies[1], duration, workdir)
-    print(f"  {name}: 100 rows {hundred.rps:7.0f} req/s  p99 {hundred.p99_ms:.1f} ms", flush=True)
+    loads = {}
+    for target in targets:
+        wrk(target.url, target.bodies[0], 2, workdir)
+        one = wrk(target.url, target.bodies[0], duration, workdir)
+        print(f"  {name} {target.label}: 1 row   {one.rps:8.0f} req/s  p99 {one.p99_ms:.1f} ms", flush=True)
+        hundred = wrk(target.url, target.bodies[1], duration, workdir)
+        print(
+            f"  {name} {target.label}: 100 rows {hundred.rps:7.0f} req/s  p99 {hundred.p99_ms:.1f} ms",
+            flush=True,
+        )
+        loads[target.label] = (one, hundred)
     assert proc.pid is not None
     memory = rss_mib(proc.pid)
     proc.stop()
-    return ServerResult(name, cold, memory, one, hundred)
+    return ServerResult(name, cold, memory, loads)
 
 
 def main() -> int:
@@ -204,6 +220,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per load run")
     parser.add_argument("--starts", type=int, default=3, help="cold starts per server (median reported)")
+    parser.add_argument(
+        "--model",
+        choices=[ModelKind.LOGISTIC_REGRESSION.value, ModelKind.RANDOM_FOREST.value],
+        default=ModelKind.LOGISTIC_REGRESSION.value,
+        help="estimator to serve (random_forest: 100 trees)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("error: wrk is not installed (apt-get install wrk)", file=sys.stderr)
@@ -214,8 +236,9 @@ def main() -> int:
         spec = MlflowServerSpec(state_dir=workdir / "mlflow", port=free_port())
         with mlflow_server_process(spec) as mlflow_server:
             print(f"starting MLflow at {spec.url}", flush=True)
-            mlflow_server.start().wait_ready(timeout=180)
-            result = train(TrainConfig(tracking_uri=spec.url, model_name=MODEL), report=lambda _l: None)
+            mlflow_server.start().wait_ready(timeout=600)  # minutes on a loaded shared machine
+            cfg = TrainConfig(tracking_uri=spec.url, model_name=MODEL, model=ModelKind(args.model))
+            result = train(cfg, report=lambda _l: None)
             print(
                 f"trained {MODEL} v{result.model_version} ({result.gate_metric}={result.candidate_score:.3f})"
             )
@@ -224,9 +247,8 @@ def main() -> int:
             columns = [str(c) for c in data.feature_names]
             one, hundred = data.data[:1].tolist(), data.data[:100].tolist()
             ours_bodies = (json.dumps({"rows": one}), json.dumps({"rows": hundred}))
-            theirs_bodies = tuple(
-                json.dumps({"dataframe_split": {"columns": columns, "data": rows}}) for rows in (one, hundred)
-            )
+            split_bodies = (split_body(columns, one), split_body(columns, hundred))
+            v2_bodies = (v2_body(columns, one), v2_body(columns, hundred))
             env: dict[str, str] = {Env.TRACKING_URI: spec.url, Env.MODEL_NAME: MODEL}
 
             ours_port, theirs_port = free_port(), free_port()
@@ -265,52 +287,66 @@ def main() -> int:
                 # `mlflow models serve` execs `uvicorn` by name: the venv's bin must be on PATH.
                 env={**env, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"},
             )
+            base = f"http://127.0.0.1:{ours_port}"
             print("measuring this server", flush=True)
-            a = measure(
-                "ours",
-                ours,
-                f"http://127.0.0.1:{ours_port}/v1/predict",
-                ours_bodies,
-                args.duration,
-                args.starts,
-                workdir,
-            )
+            ours_targets = [
+                Target(INVOCATIONS, f"{base}/invocations", split_bodies),
+                Target(V1, f"{base}/v1/predict", ours_bodies),
+                Target(V2, f"{base}/v2/models/{MODEL}/infer", v2_bodies),
+            ]
+            a = measure("ours", ours, ours_targets, args.duration, args.starts, workdir)
             print("measuring mlflow models serve", flush=True)
-            b = measure(
-                "mlflow",
-                theirs,
-                f"http://127.0.0.1:{theirs_port}/invocations",
-                theirs_bodies,  # type: ignore[arg-type]
-                args.duration,
-                args.starts,
-                workdir,
-            )
+            theirs_targets = [
+                Target(INVOCATIONS, f"http://127.0.0.1:{theirs_port}/invocations", split_bodies)
+            ]
+            b = measure("mlflow", theirs, theirs_targets, args.duration, args.starts, workdir)
     report(a, b)
     return 0
 
 
+def split_body(columns: list[str], rows: list[list[float]]) -> str:
+    """The MLflow `dataframe_split` body, byte-identical for both servers."""
+    return json.dumps({"dataframe_split": {"columns": columns, "data": rows}})
+
+
+def v2_body(columns: list[str], rows: list[list[float]]) -> str:
+    """Open Inference Protocol V2: one FP64 tensor per column, as the model metadata describes them."""
+    inputs = [
+        {"name": c, "shape": [len(rows)], "datatype": "FP64", "data": [row[j] for row in rows]}
+        for j, c in enumerate(columns)
+    ]
+    return json.dumps({"inputs": inputs})
+
+
 def report(a: ServerResult, b: ServerResult) -> None:
     """The comparison table and ratios (ours / mlflow, except where lower is better)."""
-    rows = [
-        ("req/s, 1 row", a.one_row.rps, b.one_row.rps),
-        ("p50 ms, 1 row", a.one_row.p50_ms, b.one_row.p50_ms),
-        ("p99 ms, 1 row", a.one_row.p99_ms, b.one_row.p99_ms),
-        ("errors, 1 row", a.one_row.errors, b.one_row.errors),
-        ("req/s, 100 rows", a.hundred_rows.rps, b.hundred_rows.rps),
-        ("p50 ms, 100 rows", a.hundred_rows.p50_ms, b.hundred_rows.p50_ms),
-        ("p99 ms, 100 rows", a.hundred_rows.p99_ms, b.hundred_rows.p99_ms),
-        ("errors, 100 rows", a.hundred_rows.errors, b.hundred_rows.errors),
-        ("cold start s (median)", a.cold_start_s, b.cold_start_s),
-        ("RSS MiB", a.rss_mib, b.rss_mib),
-    ]
-    print(f"\n{'metric':<22}{'this server':>14}{'mlflow serve':>14}{'ratio':>10}")
-    for label, ours, theirs in rows:
-        ratio = f"{ours / theirs:.2f}x" if theirs else "-"
-        print(f"{label:<22}{ours:>14.1f}{theirs:>14.1f}{ratio:>10}")
+    mine, theirs_one_hundred = a.loads[INVOCATIONS], b.loads[INVOCATIONS]
+    rows: list[tuple[str, float, float]] = []
+    for i, size in enumerate(("1 row", "100 rows")):
+        ours, theirs = mine[i], theirs_one_hundred[i]
+        rows += [
+            (f"req/s, {size}", ours.rps, theirs.rps),
+            (f"p50 ms, {size}", ours.p50_ms, theirs.p50_ms),
+            (f"p99 ms, {size}", ours.p99_ms, theirs.p99_ms),
+            (f"errors, {size}", ours.errors, theirs.errors),
+        ]
+    rows += [("cold start s (median)", a.cold_start_s, b.cold_start_s), ("RSS MiB", a.rss_mib, b.rss_mib)]
+    print("\nPOST /invocations, identical dataframe_split body")
+    print(f"{'metric':<22}{'this server':>14}{'mlflow serve':>14}{'ratio':>10}")
+    for label, ours_value, theirs_value in rows:
+        ratio = f"{ours_value / theirs_value:.2f}x" if theirs_value else "-"
+        print(f"{label:<22}{ours_value:>14.1f}{theirs_value:>14.1f}{ratio:>10}")
     print(
-        f"\ntargets: 1-row throughput >= 15x ({a.one_row.rps / b.one_row.rps:.1f}x), "
-        f"100-row >= 10x ({a.hundred_rows.rps / b.hundred_rows.rps:.1f}x), "
-        f"1-row p99 <= 25 ms ({a.one_row.p99_ms:.1f}), "
+        f"\nthis server by protocol{'':<8}{'1 row req/s':>12}{'p99 ms':>8}{'100 rows req/s':>16}{'p99 ms':>8}"
+    )
+    for label, (one, hundred) in a.loads.items():
+        print(f"{label:<31}{one.rps:>12.0f}{one.p99_ms:>8.1f}{hundred.rps:>16.0f}{hundred.p99_ms:>8.1f}")
+    v1, v2 = a.loads[V1], a.loads[V2]
+    print(
+        f"\ntargets: /invocations 1-row throughput >= 15x ({mine[0].rps / theirs_one_hundred[0].rps:.1f}x), "
+        f"100-row >= 10x ({mine[1].rps / theirs_one_hundred[1].rps:.1f}x), "
+        f"1-row p99 <= 25 ms ({mine[0].p99_ms:.1f}), "
+        f"V2 infer within 10% of /v1/predict ({v2[0].rps / v1[0].rps:.2f}x, {v2[1].rps / v1[1].rps:.2f}x), "
         f"cold start <= 0.4x ({a.cold_start_s / b.cold_start_s:.2f}x), "
         f"RSS <= 250 MiB ({a.rss_mib:.0f})"
     )

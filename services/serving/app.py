@@ -17,6 +17,8 @@ from services.serving.errors import summarize_errors
 from services.serving.loader import ModelLoader, quiet_sklearn
 from services.serving.metrics import ServingMetrics
 from services.serving.middleware import ServingMiddleware
+from services.serving.openapi import install as install_openapi
+from services.serving.protocols import kserve_v1, mlflow_scoring, oip_v2
 from services.serving.routes import router
 from services.serving.settings import Settings
 from services.serving.state import ServingState
@@ -53,6 +55,9 @@ def create_app(settings: Settings, loader: ModelLoader) -> FastAPI:
     app.state.metrics = metrics
     app.state.batcher = batcher
     app.include_router(router)
+    for protocol in (mlflow_scoring, oip_v2, kserve_v1):
+        app.include_router(protocol.router)
+    install_openapi(app)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(Overloaded, _overloaded(metrics))  # type: ignore[arg-type]
     # Added first, so it runs inside ServingMiddleware: its refusals are counted and logged like any answer.
@@ -61,6 +66,8 @@ def create_app(settings: Settings, loader: ModelLoader) -> FastAPI:
         limits=admission_limits(settings),
         shed=metrics.shed,
         exempt=[Route.HEALTHZ, Route.READYZ, Route.METRICS],
+        # MLflow's scoring protocol takes CSV too; every other body is JSON.
+        media_types={mlflow_scoring.INVOCATIONS: frozenset({"application/json", mlflow_scoring.CSV})},
     )
     app.add_middleware(
         ServingMiddleware,

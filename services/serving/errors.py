@@ -25,3 +25,8 @@ def summarize_errors(
 
 
 _BRANCHES = frozenset({"float", "int"})
+
+
+def as_message(details: Sequence[dict[str, Any]]) -> str:
+    """Problems as one string, `where: what` each, for protocols whose error body is a single message."""
+    return "; ".join(f"{'.'.join(str(p) for p in d['loc']) or 'body'}: {d['msg']}" for d in details)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from typing import Any, Protocol
@@ -11,6 +12,9 @@ from mlops_contract.names import REFERENCE_PROFILE_ARTIFACT
 from mlops_contract.profile import ReferenceProfile
 from services.serving.model import LoadedModel, VersionRef
 from services.serving.registry import Connection, NotFound, RegistryClient
+
+# Where mlflow.<flavor>.log_model(input_example=...) writes the example as a scoring-protocol request body.
+SERVING_INPUT_EXAMPLE = "serving_input_example.json"
 
 
 class ModelLoader(Protocol):
@@ -50,6 +54,7 @@ class MlflowLoader:
         blob = self._registry.read_artifact(location, spec.model_file)
         estimator = load_estimator(blob, self._trusted_types)
         names = spec.input_names or _estimator_feature_names(estimator)
+        example = self._input_example(location)
         profile = self._profile(ref.run_id)
         if profile is not None and profile.feature_names != list(names):
             profile = None  # a profile for other features would report nonsense drift
@@ -60,7 +65,16 @@ class MlflowLoader:
             loaded_at=time.time(),
             profile=profile,
             signature=spec.signature,
+            input_example=example,
         )
+
+    def _input_example(self, location: str) -> dict[str, Any] | None:
+        """The serving input example MLflow logs next to the model; None if absent or not a JSON object."""
+        try:
+            example = json.loads(self._registry.read_artifact(location, SERVING_INPUT_EXAMPLE))
+        except (NotFound, ValueError):
+            return None
+        return example if isinstance(example, dict) else None
 
     def _profile(self, run_id: str) -> ReferenceProfile | None:
         """The training run's reference profile; None (no drift metrics) if the run has none."""

@@ -52,7 +52,7 @@ class ServingMiddleware:
             if returned and not answered:
                 # Returned without answering: the client went away mid-upload (nginx's 499), not our error.
                 status = CLIENT_CLOSED_REQUEST
-            route = scope["path"] if scope["path"] in self.routes else "other"
+            route = _route_label(scope, self.routes)
             elapsed = time.perf_counter() - started
             labels = (route, scope["method"], str(status))
             self.metrics.http_requests.labels(*labels).inc()
@@ -68,6 +68,15 @@ class ServingMiddleware:
                     },
                 )
             request_id.reset(token)
+
+
+def _route_label(scope: Scope, known: frozenset[str]) -> str:
+    """The matched route's template (`/v2/models/{name}/infer`), so labels stay few whatever the path."""
+    matched = scope.get("route")
+    template = getattr(matched, "path", None)
+    if isinstance(template, str):
+        return template
+    return scope["path"] if scope["path"] in known else "other"
 
 
 def _request_id(scope: Scope) -> str:

@@ -34,6 +34,8 @@ class LoadedModel:
     loaded_at: float
     profile: ReferenceProfile | None = None
     signature: dict[str, Any] | None = None
+    input_example: dict[str, Any] | None = None
+    """The request body MLflow logged with the model (`serving_input_example.json`), if any."""
 
     @property
     def classes(self) -> list[Any] | None:

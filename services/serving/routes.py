@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter as Tally
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -11,9 +10,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from mlops_contract.names import Route
-from services.serving.batching import Batcher
 from services.serving.bounds import exceeds_budget, value_budget
 from services.serving.errors import summarize_errors
+from services.serving.inference import ModelRejected, infer
 from services.serving.metrics import ServingMetrics
 from services.serving.schemas import ErrorResponse, ModelInfo, PredictRequest, PredictResponse, Status
 from services.serving.settings import Settings
@@ -100,7 +99,6 @@ async def predict(request: Request) -> Response:
     # app.state directly rather than Depends(): dependency resolution is a tenth of this route's CPU.
     app_state = request.app.state
     state: ServingState = app_state.serving
-    metrics: ServingMetrics = app_state.metrics
     settings: Settings = app_state.settings
     served: Served | None = state.current  # one reference for the whole request, even if a reload swaps
     if served is None:
@@ -119,17 +117,13 @@ async def predict(request: Request) -> Response:
         )
     try:
         matrix = to_matrix(body.rows, model.feature_names, settings.max_batch_rows)
-        batcher: Batcher = app_state.batcher
-        predictions, probabilities = await batcher.predict(served, matrix)
+        predictions, probabilities = await infer(app_state, served, matrix)
     except InputError as exc:
         return JSONResponse(status_code=422, content={"detail": [d.model_dump() for d in exc.details]})
-    except ValueError as exc:  # the estimator rejected values the schema allowed
-        detail = [{"loc": ["body", "rows"], "msg": f"model rejected input: {type(exc).__name__}"}]
+    except ModelRejected as exc:  # the estimator rejected values the schema allowed
+        detail = [{"loc": ["body", "rows"], "msg": str(exc)}]
         return JSONResponse(status_code=422, content={"detail": detail})
-    metrics.batch_rows.observe(len(predictions))
     version = model.ref.version
-    for label, count in Tally(str(p) for p in predictions).items():
-        metrics.predictions.labels(version, label).inc(count)
     response = PredictResponse(
         predictions=predictions,
         probabilities=probabilities,

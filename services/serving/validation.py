@@ -20,16 +20,32 @@ class InputError(ValueError):
         self.details = details
 
 
-def _problem(loc: list[str | int], msg: str) -> ErrorDetail:
-    return ErrorDetail(loc=["body", "rows", *loc], msg=msg)
+# Beyond this magnitude a model's arithmetic (scaling, dot products) can overflow to inf or NaN, and a
+# schema-valid request would then fail inside the estimator. The published OpenAPI schema states this bound.
+FEATURE_LIMIT = 1e15
+
+ROWS_LOC: tuple[str, ...] = ("body", "rows")
+
+
+def _problem(loc: list[str | int], msg: str, where: Sequence[str] = ROWS_LOC) -> ErrorDetail:
+    return ErrorDetail(loc=[*where, *loc], msg=msg)
 
 
 def to_matrix(
-    rows: Sequence[Sequence[float]] | Sequence[dict[str, float]], feature_names: Sequence[str], max_rows: int
+    rows: Sequence[Sequence[float]] | Sequence[dict[str, float]],
+    feature_names: Sequence[str],
+    max_rows: int,
+    where: Sequence[str] = ROWS_LOC,
 ) -> npt.NDArray[np.float64]:
-    """A (rows x features) float matrix in signature order; InputError lists at most a few problems."""
+    """A (rows x features) float matrix in signature order; InputError lists at most a few problems.
+
+    `where` is the location of the rows in the request body, for error messages (each protocol nests them
+    differently).
+    """
+    if not rows:
+        raise InputError([_problem([], "at least one row is required", where)])
     if len(rows) > max_rows:
-        raise InputError([_problem([], f"at most {max_rows} rows per request (got {len(rows)})")])
+        raise InputError([_problem([], f"at most {max_rows} rows per request (got {len(rows)})", where)])
     n = len(feature_names)
     problems: list[ErrorDetail] = []
     if isinstance(rows[0], dict):
@@ -40,9 +56,9 @@ def to_matrix(
             missing = [name for name in feature_names if name not in row]
             unknown = [key[:64] for key in row if key not in index]
             if missing:
-                problems.append(_problem([i], f"missing feature(s): {', '.join(missing[:5])}"))
+                problems.append(_problem([i], f"missing feature(s): {', '.join(missing[:5])}", where))
             if unknown:
-                problems.append(_problem([i], f"unknown feature(s): {', '.join(unknown[:5])}"))
+                problems.append(_problem([i], f"unknown feature(s): {', '.join(unknown[:5])}", where))
             if not missing and not unknown:
                 for key, value in row.items():
                     matrix[i, index[key]] = _as_float(value)
@@ -51,7 +67,9 @@ def to_matrix(
     else:
         for i, row in enumerate(rows):
             if len(row) != n:
-                problems.append(_problem([i], f"expected {n} values in signature order, got {len(row)}"))
+                problems.append(
+                    _problem([i], f"expected {n} values in signature order, got {len(row)}", where)
+                )
                 if len(problems) >= 5:
                     break
         if not problems:
@@ -63,11 +81,49 @@ def to_matrix(
                 )
     if problems:
         raise InputError(problems)
-    bad = np.argwhere(~np.isfinite(matrix))
+    return check_finite(matrix, where)
+
+
+def check_finite(matrix: npt.NDArray[np.float64], where: Sequence[str] = ROWS_LOC) -> npt.NDArray[np.float64]:
+    """matrix, if every value is a number of magnitude at most FEATURE_LIMIT (NaN and inf included)."""
+    # One comparison catches NaN, inf and huge values alike (NaN compares false).
+    bad = np.argwhere(~(np.abs(matrix) <= FEATURE_LIMIT))
     if bad.size:
         i, j = (int(v) for v in bad[0])
-        raise InputError([_problem([i, j], "must be a finite number within float64 range")])
+        raise InputError(
+            [_problem([i, j], f"must be a number between -{FEATURE_LIMIT:g} and {FEATURE_LIMIT:g}", where)]
+        )
     return matrix
+
+
+def columns_to_matrix(
+    columns: Sequence[str] | None,
+    data: Sequence[Sequence[float]],
+    feature_names: Sequence[str],
+    max_rows: int,
+    where: Sequence[str],
+) -> npt.NDArray[np.float64]:
+    """Rows given with a column list (any order, as pandas writes them) -> a matrix in signature order."""
+    if columns is None or list(columns) == list(feature_names):
+        return to_matrix(data, feature_names, max_rows, where)
+    index = {name: j for j, name in enumerate(columns)}
+    missing = [name for name in feature_names if name not in index]
+    unknown = [name[:64] for name in columns if name not in set(feature_names)]
+    problems = []
+    if len(index) != len(columns):
+        problems.append(ErrorDetail(loc=[*where[:-1], "columns"], msg="column names must be unique"))
+    if missing:
+        problems.append(
+            ErrorDetail(loc=[*where[:-1], "columns"], msg=f"missing feature(s): {', '.join(missing[:5])}")
+        )
+    if unknown:
+        problems.append(
+            ErrorDetail(loc=[*where[:-1], "columns"], msg=f"unknown feature(s): {', '.join(unknown[:5])}")
+        )
+    if problems:
+        raise InputError(problems)
+    matrix = to_matrix(data, columns, max_rows, where)
+    return matrix[:, [index[name] for name in feature_names]]
 
 
 def _as_float(value: float) -> float:

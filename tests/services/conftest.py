@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,6 +50,7 @@ class MemoryLoader:
     alias_version: str = "1"
     registry_up: bool = True
     broken_versions: set[str] = field(default_factory=set)
+    input_example: dict[str, Any] | None = None
     loads: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -70,6 +72,7 @@ class MemoryLoader:
             loaded_at=time.time(),
             profile=build_profile(self.model.features.to_numpy(), names),
             signature={"inputs": "..."},
+            input_example=self.input_example,
         )
 
 

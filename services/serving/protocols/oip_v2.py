@@ -1,0 +1,296 @@
+"""Open Inference Protocol (KServe V2 / Triton REST): health, server and model metadata, infer.
+
+Inputs are named after the signature's columns, each a tensor of shape [N] (or [N, 1]); one 2-D tensor of
+shape [N, features] in signature order is accepted too (what clients of a plain scikit-learn server send).
+Outputs: `predict` (labels, shape [N]) and, for classifiers, `predict_proba` (shape [N, classes], columns in
+the order `/v1/model` lists under `classes`). A request's `outputs` list picks among them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+
+from services.serving.errors import as_message, summarize_errors
+from services.serving.inference import ModelRejected, infer
+from services.serving.schemas import Number
+from services.serving.settings import Settings
+from services.serving.signature import Feature, features
+from services.serving.state import Served
+from services.serving.validation import InputError, check_finite
+
+SERVER_NAME = "mlops-platform-serving"
+PREDICT_OUTPUT = "predict"
+PROBA_OUTPUT = "predict_proba"
+_JSON = "application/json"
+
+router = APIRouter(tags=["Open Inference Protocol (V2)"])
+
+
+class InferInput(BaseModel):
+    """One input tensor, data flattened in row-major order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: StrictStr
+    shape: list[int] = Field(min_length=1, max_length=2)
+    datatype: StrictStr
+    parameters: dict[str, Any] | None = None
+    data: list[Number] | list[list[Number]]
+
+
+class RequestedOutput(BaseModel):
+    """An output the client wants back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: StrictStr
+    parameters: dict[str, Any] | None = None
+
+
+class InferRequest(BaseModel):
+    """The V2 inference request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: StrictStr | None = None
+    parameters: dict[str, Any] | None = None
+    inputs: list[InferInput] = Field(min_length=1)
+    outputs: list[RequestedOutput] | None = None
+
+
+class V2Error(Exception):
+    """An error in the protocol's shape: `{"error": message}`."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _error(exc: V2Error) -> Response:
+    return Response(json.dumps({"error": str(exc)}), status_code=exc.status, media_type=_JSON)
+
+
+def _served(request: Request, name: str, version: str | None) -> Served:
+    """The served model if name (and version, if given) match it; V2Error 404/503 otherwise."""
+    served: Served | None = request.app.state.serving.current
+    settings: Settings = request.app.state.settings
+    if name != settings.model_name:
+        raise V2Error(f"unknown model {name[:64]!r}; this server serves {settings.model_name!r}", 404)
+    if served is None:
+        raise V2Error("no model loaded yet", 503)
+    if version is not None and version != served.model.ref.version:
+        raise V2Error(f"version {version[:32]!r} is not loaded; serving {served.model.ref.version}", 404)
+    return served
+
+
+@router.get("/v2/health/live")
+async def live() -> dict[str, bool]:
+    """The process serves HTTP."""
+    return {"live": True}
+
+
+@router.get("/v2/health/ready", responses={503: {"description": "no model loaded yet"}})
+async def ready(request: Request) -> Response:
+    """A model is loaded."""
+    loaded = request.app.state.serving.current is not None
+    return Response(json.dumps({"ready": loaded}), status_code=200 if loaded else 503, media_type=_JSON)
+
+
+@router.get("/v2")
+async def server_metadata() -> dict[str, Any]:
+    """Server name, version and protocol extensions (none)."""
+    return {"name": SERVER_NAME, "version": "2", "extensions": []}
+
+
+async def model_metadata(request: Request, name: str, version: str | None = None) -> Response:
+    """Inputs (signature columns: name, datatype, shape) and outputs of the served model."""
+    try:
+        served = _served(request, name, version)
+    except V2Error as exc:
+        return _error(exc)
+    return Response(json.dumps(metadata(served)), media_type=_JSON)
+
+
+async def model_ready(request: Request, name: str, version: str | None = None) -> Response:
+    """200 `{"ready": true}` while this model (version) is served."""
+    try:
+        _served(request, name, version)
+    except V2Error as exc:
+        return _error(exc)
+    return Response(json.dumps({"name": name, "ready": True}), media_type=_JSON)
+
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "another model or version"},
+    503: {"description": "no model loaded"},
+}
+_MODEL = "/v2/models/{name}"
+_VERSION = "/v2/models/{name}/versions/{version}"
+router.add_api_route(_MODEL, model_metadata, methods=["GET"], responses=_NOT_FOUND)
+router.add_api_route(_VERSION, model_metadata, methods=["GET"], responses=_NOT_FOUND)
+router.add_api_route(f"{_MODEL}/ready", model_ready, methods=["GET"], responses=_NOT_FOUND)
+router.add_api_route(f"{_VERSION}/ready", model_ready, methods=["GET"], responses=_NOT_FOUND)
+
+
+def metadata(served: Served) -> dict[str, Any]:
+    """The V2 model metadata document, from the signature."""
+    model = served.model
+    outputs = [{"name": PREDICT_OUTPUT, "datatype": _label_datatype(model.classes), "shape": [-1]}]
+    if model.classes is not None and hasattr(model.estimator, "predict_proba"):
+        outputs.append({"name": PROBA_OUTPUT, "datatype": "FP64", "shape": [-1, len(model.classes)]})
+    return {
+        "name": model.ref.name,
+        "versions": [model.ref.version],
+        "platform": "sklearn",
+        "inputs": [{"name": f.name, "datatype": f.datatype, "shape": [-1]} for f in features(model)],
+        "outputs": outputs,
+    }
+
+
+INFER_BODY: dict[str, Any] = {
+    "requestBody": {"required": True, "content": {_JSON: {"schema": InferRequest.model_json_schema()}}}
+}
+_INFER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": '`{"error": message}`'},
+    **_NOT_FOUND,
+}
+
+
+async def infer_route(request: Request, name: str, version: str | None = None) -> Response:
+    """Predict a batch given as V2 tensors; outputs `predict` and (classifiers) `predict_proba`."""
+    try:
+        served = _served(request, name, version)
+        try:
+            body = InferRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise V2Error(as_message(summarize_errors(exc.errors()))) from None
+        settings: Settings = request.app.state.settings
+        matrix = to_matrix(body, features(served.model), settings.max_batch_rows)
+        wanted = _wanted_outputs(body, served)
+        predictions, probabilities = await infer(request.app.state, served, matrix)
+    except V2Error as exc:
+        return _error(exc)
+    except InputError as exc:
+        return _error(V2Error(as_message([d.model_dump() for d in exc.details])))
+    except ModelRejected as exc:
+        return _error(V2Error(str(exc)))
+    model = served.model
+    outputs = []
+    if PREDICT_OUTPUT in wanted:
+        outputs.append(
+            {
+                "name": PREDICT_OUTPUT,
+                "datatype": _label_datatype(predictions),
+                "shape": [len(predictions)],
+                "data": predictions,
+            }
+        )
+    if PROBA_OUTPUT in wanted and probabilities is not None:
+        flat = [p for row in probabilities for p in row]
+        shape = [len(probabilities), len(probabilities[0]) if probabilities else 0]
+        outputs.append({"name": PROBA_OUTPUT, "datatype": "FP64", "shape": shape, "data": flat})
+    response: dict[str, Any] = {"model_name": model.ref.name, "model_version": model.ref.version}
+    if body.id is not None:
+        response["id"] = body.id
+    response["outputs"] = outputs
+    return Response(json.dumps(response), media_type=_JSON)
+
+
+router.add_api_route(
+    f"{_MODEL}/infer", infer_route, methods=["POST"], openapi_extra=INFER_BODY, responses=_INFER_RESPONSES
+)
+router.add_api_route(
+    f"{_VERSION}/infer", infer_route, methods=["POST"], openapi_extra=INFER_BODY, responses=_INFER_RESPONSES
+)
+
+
+def to_matrix(body: InferRequest, cols: list[Feature], max_rows: int) -> npt.NDArray[np.float64]:
+    """The float matrix in signature order: one tensor per column, or one [N, columns] tensor."""
+    names = [c.name for c in cols]
+    n = len(names)
+    if len(body.inputs) == 1 and n != 1:
+        tensor = body.inputs[0]
+        kinds = {c.datatype for c in cols}
+        if len(kinds) != 1 or tensor.datatype != cols[0].datatype:
+            raise V2Error(
+                f"inputs[0]: a single input must have the columns' datatype {'/'.join(sorted(kinds))}"
+                f" (got {tensor.datatype[:16]!r}); with mixed datatypes send one input per column"
+            )
+        values = _values(tensor)
+        if len(tensor.shape) != 2 or tensor.shape[1] != n:
+            raise V2Error(f"inputs[0]: a single input must have shape [rows, {n}] (got {tensor.shape})")
+        matrix = values.reshape(tensor.shape[0], n)
+    else:
+        by_name = {t.name: t for t in body.inputs}
+        missing = [name for name in names if name not in by_name]
+        unknown = [t.name[:64] for t in body.inputs if t.name not in set(names)]
+        if missing or unknown or len(by_name) != len(body.inputs):
+            raise V2Error(
+                f"inputs must be the model's {n} columns, once each"
+                + (f"; missing: {', '.join(missing[:5])}" if missing else "")
+                + (f"; unknown: {', '.join(unknown[:5])}" if unknown else "")
+            )
+        columns = []
+        for i, col in enumerate(cols):
+            tensor, name = by_name[col.name], col.name
+            # As Triton does: a client sending another type than the metadata names has the wrong model.
+            if tensor.datatype != col.datatype:
+                raise V2Error(
+                    f"inputs[{name[:64]}]: datatype {tensor.datatype[:16]!r}, expected {col.datatype}"
+                )
+            if len(tensor.shape) == 2 and tensor.shape[1] != 1:
+                raise V2Error(f"inputs[{name[:64]}]: shape must be [rows] or [rows, 1] (got {tensor.shape})")
+            columns.append(_values(tensor))
+            if columns[i].shape[0] != columns[0].shape[0]:
+                raise V2Error("every input must have the same number of rows")
+        matrix = np.column_stack(columns)
+    if matrix.shape[0] < 1:
+        raise V2Error("at least one row is required")
+    if matrix.shape[0] > max_rows:
+        raise V2Error(f"at most {max_rows} rows per request (got {matrix.shape[0]})")
+    return check_finite(matrix, ("inputs",))
+
+
+def _values(tensor: InferInput) -> npt.NDArray[np.float64]:
+    """The tensor's data as a flat float array, checked against its shape."""
+    data: list[Any] = tensor.data
+    if data and isinstance(data[0], list):
+        data = [v for row in data for v in row]
+    try:
+        values = np.array(data, dtype=float)
+    except (OverflowError, ValueError):
+        raise V2Error(f"inputs[{tensor.name[:64]}]: data must be numbers within float64 range") from None
+    if any(d < 0 for d in tensor.shape) or math.prod(tensor.shape) != values.size:
+        raise V2Error(
+            f"inputs[{tensor.name[:64]}]: shape {tensor.shape} does not match {values.size} data values"
+        )
+    return values
+
+
+def _wanted_outputs(body: InferRequest, served: Served) -> set[str]:
+    available = {PREDICT_OUTPUT} | ({PROBA_OUTPUT} if served.model.classes is not None else set())
+    if body.outputs is None:
+        return available
+    names = {o.name for o in body.outputs}
+    unknown = sorted(n[:64] for n in names - available)
+    if unknown:
+        raise V2Error(f"unknown output(s) {', '.join(unknown)}; available: {', '.join(sorted(available))}")
+    return names
+
+
+def _label_datatype(values: list[Any] | None) -> str:
+    sample = values[0] if values else 0
+    if isinstance(sample, bool):
+        return "BOOL"
+    if isinstance(sample, int):
+        return "INT64"
+    if isinstance(sample, float):
+        return "FP64"
+    return "BYTES"

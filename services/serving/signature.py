@@ -1,0 +1,46 @@
+"""The served model's input columns and their types, read from its MLflow signature (for metadata/schemas)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from services.serving.model import LoadedModel
+
+# MLflow column types -> JSON Schema type and Open Inference Protocol datatype. Every column reaches the
+# estimator as float64, so anything unlisted (or no signature at all) is described as a double.
+_JSON_TYPES = {"double": "number", "float": "number", "long": "integer", "integer": "integer"}
+_OIP_TYPES = {"double": "FP64", "float": "FP32", "long": "INT64", "integer": "INT32"}
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One input column."""
+
+    name: str
+    mlflow_type: str
+
+    @property
+    def json_type(self) -> str:
+        """JSON Schema type of the column's values."""
+        return _JSON_TYPES.get(self.mlflow_type, "number")
+
+    @property
+    def datatype(self) -> str:
+        """Open Inference Protocol tensor datatype."""
+        return _OIP_TYPES.get(self.mlflow_type, "FP64")
+
+
+def features(model: LoadedModel) -> list[Feature]:
+    """The model's inputs in signature order, typed from the signature where it says."""
+    declared: dict[str, str] = {}
+    raw = (model.signature or {}).get("inputs")
+    try:
+        specs = json.loads(raw) if isinstance(raw, str) else []
+    except ValueError:
+        specs = []
+    if isinstance(specs, list):
+        for spec in specs:
+            if isinstance(spec, dict) and isinstance(spec.get("name"), str):
+                declared[spec["name"]] = str(spec.get("type", "double"))
+    return [Feature(name, declared.get(name, "double")) for name in model.feature_names]
