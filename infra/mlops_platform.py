@@ -244,6 +244,7 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             dataset=cfg.training_dataset,
             promotion_margin=cfg.promotion_margin,
             promotion_floor=cfg.promotion_floor,
+            validation=cfg.training_validation,
             schedule=cfg.retrain_schedule,
             code_version=images.refs["mlops-training"].apply(_code_version),
         ),

@@ -46,6 +46,8 @@ class TrainingJobsArgs:
     """Gate margin."""
     promotion_floor: float
     """Gate floor."""
+    validation: str
+    """Data validation strictness (strict, standard, lenient)."""
     schedule: str
     """Retraining cron schedule."""
     code_version: Input[str]
@@ -75,6 +77,7 @@ class TrainingJobs(pulumi.ComponentResource):
                     Env.DATASET: args.dataset,
                     Env.PROMOTION_MARGIN: str(args.promotion_margin),
                     Env.PROMOTION_FLOOR: str(args.promotion_floor),
+                    Env.VALIDATION: args.validation,
                 }
             ),
             k8s.core.v1.EnvVarArgs(name=Env.GIT_COMMIT, value=args.code_version),
