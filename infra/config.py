@@ -121,6 +121,8 @@ class StackConfig:
     feedback_weight: float
     promotion_margin: float
     promotion_floor: float
+    training_validation: str
+    """Data validation strictness the training Jobs run with (strict, standard, lenient)."""
     retrain_schedule: str
     serving_replicas: int
     serving_max_replicas: int
@@ -348,6 +350,11 @@ def load_stack_config(
         feedback_weight=_positive(r, "feedbackWeight", 100.0),
         promotion_margin=r.number("promotionMargin", 0.0, 1.0),
         promotion_floor=r.number("promotionFloor", 0.0, 1.0),
+        training_validation=r.matching(
+            "trainingValidation",
+            re.compile(r"^(strict|standard|lenient)$"),
+            "one of strict, standard, lenient",
+        ),
         retrain_schedule=schedule,
         serving_replicas=replicas,
         serving_max_replicas=max_replicas,

@@ -316,6 +316,7 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             feedback_weight=cfg.feedback_weight,
             promotion_margin=cfg.promotion_margin,
             promotion_floor=cfg.promotion_floor,
+            validation=cfg.training_validation,
             schedule=cfg.retrain_schedule,
             code_version=images.refs["mlops-training"].apply(_code_version),
         ),

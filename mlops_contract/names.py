@@ -19,6 +19,8 @@ class Env(StrEnum):
     TRACKING_INSECURE_TLS = "MLFLOW_TRACKING_INSECURE_TLS"
     TRACKING_CA_BUNDLE = "MLFLOW_TRACKING_SERVER_CERT_PATH"
     HTTP_REQUEST_TIMEOUT = "MLFLOW_HTTP_REQUEST_TIMEOUT"
+    HTTP_REQUEST_MAX_RETRIES = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"
+    HTTP_REQUEST_BACKOFF_FACTOR = "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"
 
     MODEL_NAME = "MLOPS_MODEL_NAME"
     MODEL_ALIAS = "MLOPS_MODEL_ALIAS"
@@ -51,6 +53,9 @@ class Env(StrEnum):
     PROMOTION_MARGIN = "MLOPS_PROMOTION_MARGIN"
     PROMOTION_FLOOR = "MLOPS_PROMOTION_FLOOR"
     GIT_COMMIT = "MLOPS_GIT_COMMIT"
+    BASELINE_MARGIN = "MLOPS_BASELINE_MARGIN"
+    EVAL_DATASET = "MLOPS_EVAL_DATASET"
+    VALIDATION = "MLOPS_VALIDATION"
     # Retrain trigger (Alertmanager webhook receiver).
     TRIGGER_BACKEND = "MLOPS_TRIGGER_BACKEND"
     TRIGGER_HOST = "MLOPS_TRIGGER_HOST"
@@ -113,6 +118,16 @@ class Tag(StrEnum):
     GATE_METRIC = "mlops.gate.metric"
     GATE_CANDIDATE_SCORE = "mlops.gate.candidate_score"
     GATE_CHAMPION_SCORE = "mlops.gate.champion_score"
+    GATE_CHAMPION_VERSION = "mlops.gate.champion_version"
+    GATE_BASELINE_SCORE = "mlops.gate.baseline_score"
+    GATE_TRUSTED_CANDIDATE_SCORE = "mlops.gate.trusted_candidate_score"
+    GATE_TRUSTED_CHAMPION_SCORE = "mlops.gate.trusted_champion_score"
+    DATASET_LABELS = "mlops.dataset.labels"
+    VALIDATION_STATUS = "mlops.validation.status"
+    VALIDATION_STRICTNESS = "mlops.validation.strictness"
+    # On a registered model: the promotion lease (see training/promotion.py).
+    PROMOTION_LOCK_OWNER = "mlops.promotion.lock_owner"
+    PROMOTION_LOCK_EXPIRES = "mlops.promotion.lock_expires"
     DATASET_NAME = "mlops.dataset.name"
     DATASET_DIGEST = "mlops.dataset.digest"
     DATASET_SOURCE = "mlops.dataset.source"
@@ -126,3 +141,5 @@ class Tag(StrEnum):
 
 # Run-artifact path of the training feature reference profile (on the run that logged the model version).
 REFERENCE_PROFILE_ARTIFACT: Final = "reference_profile.json"
+# Run-artifact path of the data validation report.
+VALIDATION_REPORT_ARTIFACT: Final = "validation_report.json"

@@ -24,6 +24,14 @@ class ModelKind(StrEnum):
     DECISION_TREE = "decision_tree"
 
 
+class Strictness(StrEnum):
+    """Which data-validation findings refuse the data: strict (warnings too), standard (errors), lenient."""
+
+    STRICT = "strict"
+    STANDARD = "standard"
+    LENIENT = "lenient"
+
+
 class GateMetric(StrEnum):
     """Holdout metrics the promotion gate can compare on."""
 
@@ -72,6 +80,24 @@ class TrainConfig:
     promotion_floor: float = 0.7
     """No model below this gate-metric value is ever promoted."""
     gate_metric: GateMetric = GateMetric.F1
+    baseline_margin: float = 0.05
+    """The candidate must beat a majority-class (prior) baseline's gate metric by more than this."""
+    eval_dataset: str | None = None
+    """Trusted evaluation set (bundled name or CSV); its seeded holdout scores candidate and champion alike.
+    None: the training dataset's own holdout (set a pinned set when the training data can change)."""
+    validation: Strictness = Strictness.STANDARD
+    min_rows_per_class: int = 10
+    """Fewer rows than this for any class refuses the data at every strictness."""
+    request_timeout_seconds: int = 30
+    """Timeout of every MLflow HTTP call after start-up (MLflow's own MLFLOW_HTTP_REQUEST_TIMEOUT)."""
+    request_max_retries: int = 2
+    """Retries of a failed MLflow HTTP call (MLflow's own MLFLOW_HTTP_REQUEST_MAX_RETRIES)."""
+    max_run_seconds: float = 1800.0
+    """A run must finish within this; later trainings mark a RUNNING run past it FAILED (it was abandoned)."""
+    lock_wait_seconds: float = 300.0
+    """How long to wait for another training's promotion to finish before giving up."""
+    lock_ttl_seconds: float = 300.0
+    """A promotion lock older than this is taken to belong to a dead process and may be broken."""
     git_commit: str | None = None
     connect_attempts: int = 3
     """Tries to reach the tracking server before giving up."""
@@ -96,6 +122,11 @@ _ENV_FOR_FIELD: dict[str, Env] = {
     "promotion_margin": Env.PROMOTION_MARGIN,
     "promotion_floor": Env.PROMOTION_FLOOR,
     "git_commit": Env.GIT_COMMIT,
+    "baseline_margin": Env.BASELINE_MARGIN,
+    "eval_dataset": Env.EVAL_DATASET,
+    "validation": Env.VALIDATION,
+    "request_timeout_seconds": Env.HTTP_REQUEST_TIMEOUT,
+    "request_max_retries": Env.HTTP_REQUEST_MAX_RETRIES,
 }
 
 
@@ -142,6 +173,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--gate-metric", help="metric the gate compares: " + ", ".join(m.value for m in GateMetric)
     )
     p.add_argument(
+        "--baseline-margin",
+        help=f"required improvement over a majority-class baseline (env {Env.BASELINE_MARGIN})",
+    )
+    p.add_argument("--eval-dataset", help=f"trusted evaluation set, name or CSV (env {Env.EVAL_DATASET})")
+    p.add_argument(
+        "--validation",
+        help=f"data validation strictness: {', '.join(Strictness)} (env {Env.VALIDATION})",
+    )
+    p.add_argument("--min-rows-per-class", help="fewest rows any class may have")
+    p.add_argument(
+        "--request-timeout",
+        dest="request_timeout_seconds",
+        help=f"seconds per MLflow call (env {Env.HTTP_REQUEST_TIMEOUT})",
+    )
+    p.add_argument(
+        "--request-retries",
+        dest="request_max_retries",
+        help=f"retries per MLflow call (env {Env.HTTP_REQUEST_MAX_RETRIES})",
+    )
+    p.add_argument("--max-run-seconds", help="a run past this is abandoned (marked FAILED by the next one)")
+    p.add_argument("--lock-wait", dest="lock_wait_seconds", help="seconds to wait for the promotion lock")
+    p.add_argument(
+        "--lock-ttl", dest="lock_ttl_seconds", help="seconds after which a promotion lock is stale"
+    )
+    p.add_argument(
         "--git-commit", help=f"code version tag (env {Env.GIT_COMMIT}; default: git rev-parse HEAD)"
     )
     p.add_argument("--connect-attempts", help="tries to reach the tracking server")
@@ -155,12 +211,28 @@ def _flag(field_name: str) -> str:
         "random_seed": "--seed",
         "connect_timeout_seconds": "--connect-timeout",
         "download_timeout_seconds": "--download-timeout",
+        "request_timeout_seconds": "--request-timeout",
+        "request_max_retries": "--request-retries",
+        "lock_wait_seconds": "--lock-wait",
+        "lock_ttl_seconds": "--lock-ttl",
     }.get(field_name, "--" + field_name.replace("_", "-"))
 
 
 def _source(field_name: str) -> str:
     env = _ENV_FOR_FIELD.get(field_name)
     return f"{_flag(field_name)}/{env.value}" if env else _flag(field_name)
+
+
+_INTEGER_FIELDS = {
+    "n_estimators",
+    "random_seed",
+    "connect_attempts",
+    "max_download_bytes",
+    "feedback_min_holdout_rows",
+    "min_rows_per_class",
+    "request_timeout_seconds",
+    "request_max_retries",
+}
 
 
 def _convert(field_name: str, raw: str) -> Any:
@@ -171,12 +243,17 @@ def _convert(field_name: str, raw: str) -> Any:
                 return ModelKind(raw)
             case "gate_metric":
                 return GateMetric(raw)
+            case "validation":
+                return Strictness(raw)
             case (
                 "n_estimators"
                 | "random_seed"
                 | "connect_attempts"
                 | "max_download_bytes"
                 | "feedback_min_holdout_rows"
+                | "min_rows_per_class"
+                | "request_timeout_seconds"
+                | "request_max_retries"
             ):
                 return int(raw)
             case "max_depth":
@@ -190,6 +267,10 @@ def _convert(field_name: str, raw: str) -> Any:
                 | "download_timeout_seconds"
                 | "feedback_window_hours"
                 | "feedback_weight"
+                | "baseline_margin"
+                | "lock_wait_seconds"
+                | "lock_ttl_seconds"
+                | "max_run_seconds"
             ):
                 value = float(raw)
                 if not math.isfinite(value):
@@ -201,17 +282,9 @@ def _convert(field_name: str, raw: str) -> Any:
         allowed = {
             "model": ", ".join(ModelKind),
             "gate_metric": ", ".join(GateMetric),
-        }.get(field_name, "an integer" if field_name in _INTEGERS else "a number")
+            "validation": ", ".join(Strictness),
+        }.get(field_name, "an integer" if field_name in _INTEGER_FIELDS else "a number")
         raise ConfigError(f"{where}: invalid value {raw!r} (allowed: {allowed})") from None
-
-
-_INTEGERS = {
-    "n_estimators",
-    "random_seed",
-    "connect_attempts",
-    "max_download_bytes",
-    "feedback_min_holdout_rows",
-}
 
 
 def _validate(cfg: TrainConfig) -> None:
@@ -233,6 +306,14 @@ def _validate(cfg: TrainConfig) -> None:
         (cfg.feedback_window_hours > 0, "feedback_window_hours", "must be > 0"),
         (cfg.feedback_weight > 0, "feedback_weight", "must be > 0"),
         (cfg.feedback_min_holdout_rows >= 1, "feedback_min_holdout_rows", "must be >= 1"),
+        (0 <= cfg.baseline_margin <= 1, "baseline_margin", "must be between 0 and 1"),
+        (cfg.eval_dataset is None or bool(cfg.eval_dataset.strip()), "eval_dataset", "must not be empty"),
+        (cfg.min_rows_per_class >= 2, "min_rows_per_class", "must be >= 2"),
+        (cfg.request_timeout_seconds >= 1, "request_timeout_seconds", "must be >= 1"),
+        (0 <= cfg.request_max_retries <= 10, "request_max_retries", "must be between 0 and 10"),
+        (cfg.max_run_seconds > 0, "max_run_seconds", "must be > 0"),
+        (cfg.lock_wait_seconds > 0, "lock_wait_seconds", "must be > 0"),
+        (cfg.lock_ttl_seconds > 0, "lock_ttl_seconds", "must be > 0"),
     ]
     for ok, field_name, message in checks:
         if not ok:

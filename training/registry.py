@@ -23,10 +23,17 @@ class Champion:
     version: str
     score: float | None
     note: str = ""
+    trusted_score: float | None = None
+    """Its score on the trusted holdout (None when that is the candidate's holdout)."""
 
 
 def current_champion(
-    client: MlflowClient, model_name: str, metric: str, x_holdout: pd.DataFrame, y_holdout: pd.Series
+    client: MlflowClient,
+    model_name: str,
+    metric: str,
+    x_holdout: pd.DataFrame,
+    y_holdout: pd.Series,
+    trusted: tuple[pd.DataFrame, pd.Series] | None = None,
 ) -> Champion | None:
     """None if there is no champion; otherwise its version and gate-metric score on this holdout."""
     try:
@@ -38,6 +45,7 @@ def current_champion(
     try:
         model: Any = load_version(client, model_name, str(version.version))
         score = evaluate(model, x_holdout, y_holdout).get(metric)
+        trusted_score = None if trusted is None else evaluate(model, *trusted).get(metric)
     except ModelFormatError as exc:
         # Refused before anything was deserialised (a pickle, say): the gate keeps it for an operator.
         return Champion(version=str(version.version), score=None, note=f"champion refused, not loaded: {exc}")
@@ -46,7 +54,7 @@ def current_champion(
         return Champion(
             version=str(version.version), score=None, note=f"champion cannot score this holdout: {exc}"
         )
-    return Champion(version=str(version.version), score=score)
+    return Champion(version=str(version.version), score=score, trusted_score=trusted_score)
 
 
 def record_decision(
@@ -76,5 +84,5 @@ def apply_decision(client: MlflowClient, model_name: str, version: str, gate: Ga
     """Promoted: move the champion alias. Rejected: mark as challenger (the gate passed its floor only)."""
     if gate.promoted:
         client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
-    elif "floor" not in gate.reason:
+    elif gate.challenger:
         client.set_registered_model_alias(model_name, CHALLENGER_ALIAS, version)

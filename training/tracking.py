@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 
+from mlops_contract.names import Env
 from training.config import TrainConfig
 
 
@@ -41,3 +43,15 @@ def probe_tracking_server(cfg: TrainConfig, report: Callable[[str], None] = prin
         f"cannot reach the MLflow tracking server at {uri} "
         f"after {cfg.connect_attempts} attempts ({last_error})"
     )
+
+
+def bound_mlflow_calls(cfg: TrainConfig) -> None:
+    """Every MLflow HTTP call after the probe: cfg's timeout, cfg's retries, a short linear-ish backoff.
+
+    MLflow's defaults (120 s timeout, 7 retries with backoff factor 2) let one call hang for minutes when the
+    server dies or stalls mid-run. MLflow reads these variables on every call, so setting them here (the
+    process's one edge to the library) bounds the SDK, the registry and the artifact uploads alike.
+    """
+    os.environ[Env.HTTP_REQUEST_TIMEOUT] = str(cfg.request_timeout_seconds)
+    os.environ[Env.HTTP_REQUEST_MAX_RETRIES] = str(cfg.request_max_retries)
+    os.environ[Env.HTTP_REQUEST_BACKOFF_FACTOR] = "1"

@@ -54,6 +54,8 @@ class TrainingJobsArgs:
     """Gate margin."""
     promotion_floor: float
     """Gate floor."""
+    validation: str
+    """Data validation strictness (strict, standard, lenient)."""
     schedule: str
     """Retraining cron schedule."""
     code_version: Input[str]
@@ -99,6 +101,7 @@ class TrainingJobs(pulumi.ComponentResource):
                     **({Env.TARGET_COLUMN: args.target_column} if args.target_column else {}),
                     # Set only where the log is mounted: training then learns from its labelled requests.
                     **({Env.INFERENCE_LOG_DIR: INFERENCE_LOG_MOUNT_PATH} if args.inference_log_claim else {}),
+                    Env.VALIDATION: args.validation,
                 }
             ),
             k8s.core.v1.EnvVarArgs(name=Env.GIT_COMMIT, value=args.code_version),

@@ -66,6 +66,7 @@ def test_pulumi_project_runs_infra_with_uv() -> None:
         ("promotionFloor", "1.5", "mlops-platform:promotionFloor: '1.5' must be between 0.0 and 1.0"),
         ("promotionMargin", "lots", "mlops-platform:promotionMargin: 'lots' is not a number"),
         ("protectVolumes", "yes", "mlops-platform:protectVolumes: 'yes' is not one of auto, true, false"),
+        ("trainingValidation", "off", "mlops-platform:trainingValidation: 'off' is not one of strict, standard, lenient"),
         ("trainingDataset", "mnist", "mlops-platform:trainingDataset: 'mnist' is not one of breast_cancer"),
         ("kindNodeImage", "kindest/node:latest", "mlops-platform:kindNodeImage: 'kindest/node:latest' is not"),
         ("postgresStorage", "1GB", "mlops-platform:postgresStorage: '1GB' is not a storage quantity"),

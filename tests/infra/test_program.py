@@ -122,6 +122,14 @@ def test_retraining_cronjob_is_bounded(stack: MockedStack, mode: str) -> None:
     assert job["activeDeadlineSeconds"] > 0 and job["ttlSecondsAfterFinished"] > 0
 
 
+def test_training_jobs_run_with_the_stacks_validation_strictness(stack: MockedStack, mode: str) -> None:
+    for kind, name in (("CronJob", "training-retrain"), ("Job", "training-bootstrap")):
+        spec = find(stack.manifests(), kind, name)["spec"]
+        pod = (spec["jobTemplate"]["spec"] if kind == "CronJob" else spec)["template"]["spec"]
+        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+        assert env["MLOPS_VALIDATION"] == config_for(mode).training_validation == "standard"
+
+
 def test_serving_is_available_through_rollouts(stack: MockedStack, mode: str) -> None:
     manifests = stack.manifests()
     deployment = find(manifests, "Deployment", "serving")["spec"]

@@ -3,7 +3,7 @@
 import pytest
 
 from mlops_contract.names import DEFAULT_MODEL_NAME, Env
-from training.config import ConfigError, GateMetric, ModelKind, TrainConfig
+from training.config import ConfigError, GateMetric, ModelKind, Strictness, TrainConfig
 
 URI = "http://127.0.0.1:5000"
 
@@ -48,8 +48,35 @@ def test_flags_win_over_environment() -> None:
         (["--C", "nan"], {Env.TRACKING_URI: URI}, "--C: invalid value 'nan'"),
         (["--n-estimators", "x"], {Env.TRACKING_URI: URI}, "--n-estimators: invalid value 'x' .*an integer"),
         (["--unknown-flag"], {Env.TRACKING_URI: URI}, "--unknown-flag"),
+        (
+            [],
+            {Env.TRACKING_URI: URI, Env.VALIDATION: "paranoid"},
+            "--validation/MLOPS_VALIDATION: invalid value 'paranoid' .*strict, standard, lenient",
+        ),
+        (["--min-rows-per-class", "1"], {Env.TRACKING_URI: URI}, "--min-rows-per-class: must be >= 2"),
+        (
+            [],
+            {Env.TRACKING_URI: URI, Env.HTTP_REQUEST_TIMEOUT: "0"},
+            "--request-timeout/MLFLOW_HTTP_REQUEST_TIMEOUT: must be >= 1",
+        ),
+        (["--request-retries", "50"], {Env.TRACKING_URI: URI}, "--request-retries/.*between 0 and 10"),
+        (["--baseline-margin", "x"], {Env.TRACKING_URI: URI}, "--baseline-margin/.*invalid value 'x'"),
     ],
 )
 def test_bad_values_name_the_key(argv: list[str], env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         TrainConfig.from_sources(argv, env)
+
+
+def test_reliability_options_from_flags_and_mlflow_env() -> None:
+    env = {
+        Env.TRACKING_URI: URI,
+        Env.VALIDATION: "strict",
+        Env.HTTP_REQUEST_TIMEOUT: "7",
+        Env.HTTP_REQUEST_MAX_RETRIES: "1",
+        Env.EVAL_DATASET: "breast_cancer",
+    }
+    cfg = TrainConfig.from_sources(["--baseline-margin", "0.1", "--lock-wait", "9"], env)
+    assert cfg.validation is Strictness.STRICT
+    assert (cfg.request_timeout_seconds, cfg.request_max_retries) == (7, 1)
+    assert (cfg.baseline_margin, cfg.lock_wait_seconds, cfg.eval_dataset) == (0.1, 9.0, "breast_cancer")
