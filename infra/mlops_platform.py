@@ -14,7 +14,16 @@ import pulumi_command as command
 import pulumi_kubernetes as k8s
 from pulumi import Output, ResourceOptions
 
-from infra.components.cluster import NODE_PORTS, Cluster, ClusterArgs, Runner, cluster_exists, run_local
+from infra.components.cluster import (
+    KIND_API_SERVER_PORT,
+    MINIKUBE_API_SERVER_PORT,
+    NODE_PORTS,
+    Cluster,
+    ClusterArgs,
+    Runner,
+    cluster_exists,
+    run_local,
+)
 from infra.components.images import Delivery, Images, ImagesArgs
 from infra.components.mlflow_server import MlflowCredentials, MlflowServer, MlflowServerArgs
 from infra.components.monitoring import Monitoring, MonitoringArgs
@@ -26,6 +35,7 @@ from infra.components.namespace import (
     Namespace,
     NamespaceArgs,
 )
+from infra.components.network_policies import LOCAL_POD_CIDR, NetworkArgs
 from infra.components.pod_security import Resources
 from infra.components.service import cluster_url
 from infra.components.serving import Serving, ServingArgs
@@ -209,6 +219,8 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
         NamespaceArgs(
             name=cfg.namespace,
             stack=cfg.stack,
+            kubernetes_version=cfg.kubernetes_version,
+            network=_network(cfg),
             retain_on_delete=cfg.protect_volumes,
             preview=cfg.preview,
             expires_at=_utc_stamp(cfg.expires_at),
@@ -292,6 +304,15 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
         urls=_host_urls(cfg, node_ip),
         requests={**mlflow.requests, **training.requests, **serving.requests, **monitoring.requests},
     )
+
+
+def _network(cfg: StackConfig) -> NetworkArgs:
+    """What the NetworkPolicies know of the cluster: kind/minikube's pod network and API server port."""
+    if cfg.cluster_mode is ClusterMode.EXISTING:
+        # The pod network and the API server's address are the cluster's own: limited by port only.
+        return NetworkArgs(host_exposed=False, pod_cidr=None, api_server_ports=(443, 6443))
+    api_port = KIND_API_SERVER_PORT if cfg.cluster_mode is ClusterMode.KIND else MINIKUBE_API_SERVER_PORT
+    return NetworkArgs(host_exposed=cfg.node_ports, pod_cidr=LOCAL_POD_CIDR, api_server_ports=(443, api_port))
 
 
 def export(platform: Platform) -> None:

@@ -1,4 +1,4 @@
-"""HTTP routes: probes, predict, model info, metrics."""
+"""HTTP routes: probes, predict, model info (`/metrics` has its own listener: metrics_server.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from mlops_contract.names import Route
@@ -33,12 +32,6 @@ async def get_state(request: Request) -> ServingState:
     return state
 
 
-async def get_metrics(request: Request) -> ServingMetrics:
-    """The app's metrics."""
-    metrics: ServingMetrics = request.app.state.metrics
-    return metrics
-
-
 async def get_settings(request: Request) -> Settings:
     """The app's settings."""
     settings: Settings = request.app.state.settings
@@ -46,7 +39,6 @@ async def get_settings(request: Request) -> Settings:
 
 
 StateDep = Annotated[ServingState, Depends(get_state)]
-MetricsDep = Annotated[ServingMetrics, Depends(get_metrics)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
@@ -160,9 +152,3 @@ async def model_info(state: StateDep) -> ModelInfo | JSONResponse:
         signature=m.signature,
         drift_reference=served.drift is not None,
     )
-
-
-@router.get(Route.METRICS, include_in_schema=False)
-def metrics_endpoint(metrics: MetricsDep) -> Response:
-    """Prometheus exposition (a plain def: drift PSI is computed here, off the event loop)."""
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
