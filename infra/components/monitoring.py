@@ -49,7 +49,8 @@ PROMETHEUS_IMAGE = (
     "@sha256:2659f4c2ebb718e7695cb9b25ffa7d6be64db013daba13e05c875451cf51b0d3"
 )
 ALERTMANAGER_IMAGE = (
-    "docker.io/prom/alertmanager:v0.28.1@sha256:27c475db5fb156cab31d5c18a4251ac7ed567746a2483ff264516437a39b15ba"
+    "docker.io/prom/alertmanager:v0.28.1"
+    "@sha256:27c475db5fb156cab31d5c18a4251ac7ed567746a2483ff264516437a39b15ba"
 )
 GRAFANA_IMAGE = (
     "docker.io/grafana/grafana:12.4.5@sha256:26b8f35a9e4e4431995cf64c3f396505a4faf17bcfc19f9ed84943ec6bfd5ecd"

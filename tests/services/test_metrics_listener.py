@@ -28,7 +28,7 @@ def test_the_metrics_listener_serves_the_apps_registry(client_factory, loader) -
     start_metrics_server("127.0.0.1", port, client.app.state.metrics.registry)  # type: ignore[attr-defined]
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     assert "mlops_model_loaded 1.0" in text
-    assert 'mlops_predictions_total{' in text
+    assert "mlops_predictions_total{" in text
 
 
 def test_metrics_port_defaults_apart_and_must_differ_from_the_public_port() -> None:
