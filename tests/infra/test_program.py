@@ -37,7 +37,7 @@ def test_every_mode_declares_the_platform(stack: MockedStack, mode: str) -> None
     assert kinds["PodDisruptionBudget"] == 1 and kinds["HorizontalPodAutoscaler"] == 1
     assert kinds["NetworkPolicy"] >= 3
     types = Counter(r.type for r in stack.resources)
-    assert types["random:index/randomPassword:RandomPassword"] == 4  # MLflow x3, Grafana
+    assert types["random:index/randomPassword:RandomPassword"] == 5  # MLflow x3, Grafana password and key
     assert types["docker:index/image:Image"] == 4
     # RBAC only where an app calls the API, and only namespaced.
     assert kinds["Role"] == kinds["RoleBinding"] == 3
