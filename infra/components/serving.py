@@ -27,10 +27,10 @@ from infra.components.service import cluster_url, http_service
 from infra.components.workloads import MlflowClientArgs, mlflow_client_env, plain_env
 from mlops_contract.names import (
     CHAMPION_ALIAS,
+    SERVING_METRICS_PORT,
     SERVING_PORT,
     SERVING_SERVICE_NAME,
     SERVING_SHUTDOWN_GRACE_SECONDS,
-    SERVING_METRICS_PORT,
     Env,
     Route,
 )
