@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlops_contract.names import DEFAULT_MODEL_NAME, MLFLOW_PORT, SERVING_PORT
+from mlops_contract.names import DEFAULT_MODEL_NAME, MLFLOW_PORT, SERVING_METRICS_PORT, SERVING_PORT
 
 # The README's curl example; found next to the package so the check does not depend on the working directory.
 EXAMPLE_REQUEST = Path(__file__).resolve().parents[1] / "examples" / "predict.json"
@@ -25,6 +25,7 @@ class DevLoopConfig:
     host: str = "127.0.0.1"
     mlflow_port: int = MLFLOW_PORT
     serving_port: int = SERVING_PORT
+    serving_metrics_port: int = SERVING_METRICS_PORT
     prometheus_port: int = 9090
     alertmanager_port: int = 9093
     trigger_port: int = 8080
@@ -94,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--mlflow-port", type=_port, default=d.mlflow_port)
     parser.add_argument("--serving-port", type=_port, default=d.serving_port)
+    parser.add_argument(
+        "--serving-metrics-port", type=_port, default=d.serving_metrics_port, help="serving's /metrics"
+    )
     parser.add_argument("--prometheus-port", type=_port, default=d.prometheus_port)
     parser.add_argument("--alertmanager-port", type=_port, default=d.alertmanager_port)
     parser.add_argument("--trigger-port", type=_port, default=d.trigger_port, help="retrain trigger port")
@@ -130,7 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: Sequence[str]) -> DevLoopConfig:
     """Parse flags into a DevLoopConfig; DevLoopConfigError names the bad flag."""
     ns = build_parser().parse_args(list(argv))
-    ports = {"--mlflow-port": ns.mlflow_port, "--serving-port": ns.serving_port}
+    ports = {
+        "--mlflow-port": ns.mlflow_port,
+        "--serving-port": ns.serving_port,
+        "--serving-metrics-port": ns.serving_metrics_port,
+    }
     if not ns.no_prometheus:
         ports["--prometheus-port"] = ns.prometheus_port
         ports["--alertmanager-port"] = ns.alertmanager_port
@@ -141,6 +149,7 @@ def parse_args(argv: Sequence[str]) -> DevLoopConfig:
         state_dir=ns.state_dir.resolve(),
         mlflow_port=ns.mlflow_port,
         serving_port=ns.serving_port,
+        serving_metrics_port=ns.serving_metrics_port,
         prometheus_port=ns.prometheus_port,
         alertmanager_port=ns.alertmanager_port,
         trigger_port=ns.trigger_port,

@@ -58,6 +58,7 @@ def serving_env(cfg: DevLoopConfig) -> dict[str, str]:
         Env.RELOAD_INTERVAL_SECONDS: str(cfg.reload_interval_seconds),
         Env.SERVING_HOST: cfg.host,
         Env.SERVING_PORT: str(cfg.serving_port),
+        Env.SERVING_METRICS_PORT: str(cfg.serving_metrics_port),
     }
 
 
@@ -82,7 +83,11 @@ class LocalPlatform:
 
     def preflight(self) -> None:
         """Fail before starting anything if a port is taken."""
-        wanted = {"--mlflow-port": self.cfg.mlflow_port, "--serving-port": self.cfg.serving_port}
+        wanted = {
+            "--mlflow-port": self.cfg.mlflow_port,
+            "--serving-port": self.cfg.serving_port,
+            "--serving-metrics-port": self.cfg.serving_metrics_port,
+        }
         if self.cfg.prometheus and prometheus_binary():
             wanted["--prometheus-port"] = self.cfg.prometheus_port
             if alertmanager_binary():
@@ -148,7 +153,7 @@ class LocalPlatform:
             prometheus_port=self.cfg.prometheus_port,
             alertmanager_port=self.cfg.alertmanager_port,
             trigger_port=self.cfg.trigger_port,
-            serving_target=f"{self.cfg.host}:{self.cfg.serving_port}",
+            serving_target=f"{self.cfg.host}:{self.cfg.serving_metrics_port}",
             mlflow_target=f"{self.cfg.host}:{self.cfg.mlflow_port}",
         )
 
@@ -224,7 +229,7 @@ class LocalPlatform:
             "MLflow UI": self.cfg.mlflow_url,
             "Serving API": f"{self.cfg.serving_url}/docs",
             "Predict": f"{self.cfg.serving_url}{Route.PREDICT}",
-            "Metrics": f"{self.cfg.serving_url}{Route.METRICS}",
+            "Metrics": f"http://{self.cfg.host}:{self.cfg.serving_metrics_port}{Route.METRICS}",
         }
         names = {p.name for p in self.processes}
         if "prometheus" in names:

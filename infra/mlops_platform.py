@@ -14,7 +14,16 @@ import pulumi_command as command
 import pulumi_kubernetes as k8s
 from pulumi import Output, ResourceOptions
 
-from infra.components.cluster import NODE_PORTS, Cluster, ClusterArgs, Runner, cluster_exists, run_local
+from infra.components.cluster import (
+    KIND_API_SERVER_PORT,
+    MINIKUBE_API_SERVER_PORT,
+    NODE_PORTS,
+    Cluster,
+    ClusterArgs,
+    Runner,
+    cluster_exists,
+    run_local,
+)
 from infra.components.data_volumes import TrainingDataVolume, TrainingDataVolumeArgs
 from infra.components.images import Delivery, Images, ImagesArgs
 from infra.components.mlflow_identities import (
@@ -42,6 +51,7 @@ from infra.components.namespace import (
     NamespaceArgs,
 )
 from infra.components.namespace_limits import NamespaceLimits, NamespaceLimitsArgs
+from infra.components.network_policies import LOCAL_POD_CIDR, NetworkArgs
 from infra.components.pod_security import Resources
 from infra.components.retrain_admission import RetrainAdmission, RetrainAdmissionArgs
 from infra.components.service import cluster_url
@@ -243,6 +253,8 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
         NamespaceArgs(
             name=cfg.namespace,
             stack=cfg.stack,
+            kubernetes_version=cfg.kubernetes_version,
+            network=_network(cfg),
             retain_on_delete=cfg.protect_volumes,
             preview=cfg.preview,
             expires_at=_utc_stamp(cfg.expires_at),
@@ -347,6 +359,7 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             stack=cfg.stack,
             trigger_service_account=RETRAIN_TRIGGER_APP,
             pod_template=training.pod_template,
+            namespace_uid=namespace.uid,
         ),
         # Before the trigger exists: there is no moment in which it may create any Job it likes.
         opts=ResourceOptions.merge(k8s_opts, ResourceOptions(depends_on=[namespace])),
@@ -384,6 +397,15 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             **monitoring.requests,
         },
     )
+
+
+def _network(cfg: StackConfig) -> NetworkArgs:
+    """What the NetworkPolicies know of the cluster: kind/minikube's pod network and API server port."""
+    if cfg.cluster_mode is ClusterMode.EXISTING:
+        # The pod network and the API server's address are the cluster's own: limited by port only.
+        return NetworkArgs(host_exposed=False, pod_cidr=None, api_server_ports=(443, 6443))
+    api_port = KIND_API_SERVER_PORT if cfg.cluster_mode is ClusterMode.KIND else MINIKUBE_API_SERVER_PORT
+    return NetworkArgs(host_exposed=cfg.node_ports, pod_cidr=LOCAL_POD_CIDR, api_server_ports=(443, api_port))
 
 
 def export(platform: Platform) -> None:

@@ -29,6 +29,7 @@ class Env(StrEnum):
     MAX_BODY_BYTES = "MLOPS_MAX_BODY_BYTES"
     SERVING_HOST = "MLOPS_SERVING_HOST"
     SERVING_PORT = "MLOPS_SERVING_PORT"
+    SERVING_METRICS_PORT = "MLOPS_SERVING_METRICS_PORT"
     DRIFT_WINDOW = "MLOPS_DRIFT_WINDOW"
     LOG_LEVEL = "MLOPS_LOG_LEVEL"
     TRUSTED_TYPES = "MLOPS_TRUSTED_TYPES"
@@ -83,6 +84,8 @@ SERVING_PORT: Final = 8000
 # Serving finishes in-flight requests for this long after SIGTERM; the pod's grace period and the dev
 # loop's stop wait longer than this.
 SERVING_SHUTDOWN_GRACE_SECONDS: Final = 20
+# /metrics has its own listener: scraping (which recomputes drift) is not on the public port.
+SERVING_METRICS_PORT: Final = 9100
 RETRAIN_TRIGGER_SERVICE_NAME: Final = "retrain-trigger"
 RETRAIN_TRIGGER_PORT: Final = 8080
 RETRAIN_CRONJOB_NAME: Final = "training-retrain"

@@ -16,9 +16,13 @@ import pulumi_command as command
 import yaml
 from pulumi import Output, ResourceOptions
 
+from infra.components.network_policies import LOCAL_POD_CIDR
 from infra.config import ClusterMode, HostPorts
 
 # NodePorts the kind config maps to host ports (fixed so the mapping is known before Services exist).
+# Where each cluster's API server listens (the `kubernetes` Service's endpoint): NetworkPolicies name it.
+KIND_API_SERVER_PORT = 6443
+MINIKUBE_API_SERVER_PORT = 8443
 NODE_PORTS = {"mlflow": 30500, "serving": 30800, "grafana": 30300, "prometheus": 30900}
 
 
@@ -70,6 +74,8 @@ def kind_config(args: ClusterArgs) -> str:
         "kind": "Cluster",
         "apiVersion": "kind.x-k8s.io/v1alpha4",
         "name": args.name,
+        # kind's default, set explicitly: the NetworkPolicies tell pods from the node path by it.
+        "networking": {"podSubnet": LOCAL_POD_CIDR},
         "nodes": [{"role": "control-plane", "image": args.kind_node_image, "extraPortMappings": mappings}],
     }
     return yaml.safe_dump(config, sort_keys=False)

@@ -31,7 +31,11 @@ from infra.components.service import cluster_url, http_service
 from mlops_contract.names import MLFLOW_PORT, MLFLOW_SERVICE_NAME
 from services.mlflow.auth_config import auth_config_ini
 
-POSTGRES_IMAGE = "postgres:16.6-bookworm"
+# 16.14 (current 16.x patch release) by digest; source: docs/security.md "Images".
+POSTGRES_IMAGE = (
+    "docker.io/library/postgres:16.14-bookworm"
+    "@sha256:64154d0babcb1741988719e703419af0382b19953706149f9872fbd0f438efa8"
+)
 POSTGRES_USER = "mlflow"
 POSTGRES_DB = "mlflow"
 ADMIN_USER = "admin"

@@ -43,10 +43,23 @@ from monitoring.dashboards import DATASOURCE_UID, build, dashboards
 from monitoring.prometheus_config import ALERTMANAGER_PORT, cluster_layout, prometheus_config
 from monitoring.rules import rules_document
 
-PROMETHEUS_IMAGE = "quay.io/prometheus/prometheus:v2.55.1"
-ALERTMANAGER_IMAGE = "quay.io/prometheus/alertmanager:v0.28.1"
-GRAFANA_IMAGE = "docker.io/grafana/grafana:11.6.0"
-KUBE_STATE_IMAGE = "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.15.0"
+# By digest (the tag says which release; the digest is what runs). Where each digest comes from, and how to
+# update one: docs/security.md "Images".
+PROMETHEUS_IMAGE = (
+    "quay.io/prometheus/prometheus:v2.55.1"
+    "@sha256:2659f4c2ebb718e7695cb9b25ffa7d6be64db013daba13e05c875451cf51b0d3"
+)
+ALERTMANAGER_IMAGE = (
+    "docker.io/prom/alertmanager:v0.28.1"
+    "@sha256:27c475db5fb156cab31d5c18a4251ac7ed567746a2483ff264516437a39b15ba"
+)
+GRAFANA_IMAGE = (
+    "docker.io/grafana/grafana:12.4.5@sha256:26b8f35a9e4e4431995cf64c3f396505a4faf17bcfc19f9ed84943ec6bfd5ecd"
+)
+KUBE_STATE_IMAGE = (
+    "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.15.0"
+    "@sha256:db384bf43222b066c378e77027a675d4cd9911107adba46c2922b3a55e10d6fb"
+)
 NOBODY = 65534  # the uid the Prometheus, Alertmanager and kube-state-metrics images run as
 # Grafana runs as any uid when its writable paths are volumes (as here); a high uid avoids host conflicts.
 GRAFANA_UID = 10472
@@ -60,6 +73,9 @@ KUBE_STATE_RESOURCES = Resources(10, 32, 100, 64)
 GRAFANA_SECRET = "grafana-admin"  # noqa: S105 - a Secret name
 GRAFANA_ADMIN_USER_KEY = "admin-user"
 GRAFANA_ADMIN_PASSWORD_KEY = "admin-password"  # noqa: S105 - a key name
+# Grafana signs and encrypts with [security] secret_key (datasource secrets in its DB, among others); its
+# built-in default is public, so each stack generates its own.
+GRAFANA_SECRET_KEY_KEY = "secret-key"  # noqa: S105 - a key name
 MLFLOW_PASSWORD_DIR = "/etc/prometheus/mlflow"  # noqa: S105 - a mount path
 RULES_DIR = "/etc/prometheus/rules"
 AM_TOKEN_DIR = "/etc/alertmanager/trigger-token"  # noqa: S105 - a mount path
@@ -286,13 +302,18 @@ class Monitoring(pulumi.ComponentResource):
 
         # Grafana: given or generated admin password, provisioned datasource and dashboards (built in Python).
         password = given_or_generated(f"{name}-grafana-password", args.grafana_admin_password, 24, self)
+        secret_key = given_or_generated(f"{name}-grafana-secret-key", None, 40, self)
         secret = k8s.core.v1.Secret(
             f"{name}-grafana-secret",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=GRAFANA_SECRET, namespace=ns, labels=labels(args.stack, GRAFANA_APP, "monitoring")
             ),
             type="Opaque",
-            string_data={GRAFANA_ADMIN_USER_KEY: "admin", GRAFANA_ADMIN_PASSWORD_KEY: password},
+            string_data={
+                GRAFANA_ADMIN_USER_KEY: "admin",
+                GRAFANA_ADMIN_PASSWORD_KEY: password,
+                GRAFANA_SECRET_KEY_KEY: secret_key,
+            },
             opts=child(),
         )
         datasources = yaml.safe_dump(
@@ -353,6 +374,7 @@ class Monitoring(pulumi.ComponentResource):
                 env=[
                     secret_env("GF_SECURITY_ADMIN_USER", GRAFANA_SECRET, GRAFANA_ADMIN_USER_KEY),
                     secret_env("GF_SECURITY_ADMIN_PASSWORD", GRAFANA_SECRET, GRAFANA_ADMIN_PASSWORD_KEY),
+                    secret_env("GF_SECURITY_SECRET_KEY", GRAFANA_SECRET, GRAFANA_SECRET_KEY_KEY),
                     k8s.core.v1.EnvVarArgs(name="GF_PATHS_DATA", value="/var/lib/grafana"),
                     k8s.core.v1.EnvVarArgs(name="GF_PATHS_LOGS", value="/var/log/grafana"),
                     k8s.core.v1.EnvVarArgs(name="GF_PATHS_PLUGINS", value="/var/lib/grafana/plugins"),

@@ -1,7 +1,5 @@
-"""Namespace with Pod Security Standards `restricted` enforced, default-deny NetworkPolicy and the allows.
-
-The allows are the platform's traffic matrix: who may talk to whom, on which port. (kind's default CNI does
-not enforce NetworkPolicy; Calico/Cilium clusters do. The policies are correct either way.)
+"""Namespace with Pod Security Standards `restricted` enforced (pinned to the cluster's version) and the
+platform's NetworkPolicies (network_policies.py: default-deny plus the allowed traffic matrix).
 """
 
 from __future__ import annotations
@@ -12,26 +10,25 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi import ResourceOptions
 
-from infra.components.pod_security import labels, selector
-from mlops_contract.names import MLFLOW_PORT, RETRAIN_TRIGGER_PORT, RETRAIN_TRIGGER_SERVICE_NAME, SERVING_PORT
-from monitoring.prometheus_config import ALERTMANAGER_PORT, KUBE_STATE_METRICS_PORT
+# Re-exported: components place their pods by these names.
+from infra.components.network_policies import ALERTMANAGER_APP as ALERTMANAGER_APP
+from infra.components.network_policies import GRAFANA_APP as GRAFANA_APP
+from infra.components.network_policies import GRAFANA_PORT as GRAFANA_PORT
+from infra.components.network_policies import IDENTITIES_APP as IDENTITIES_APP
+from infra.components.network_policies import KUBE_STATE_APP as KUBE_STATE_APP
+from infra.components.network_policies import MLFLOW_APP as MLFLOW_APP
+from infra.components.network_policies import POSTGRES_APP as POSTGRES_APP
+from infra.components.network_policies import POSTGRES_PORT as POSTGRES_PORT
+from infra.components.network_policies import PROMETHEUS_APP as PROMETHEUS_APP
+from infra.components.network_policies import PROMETHEUS_PORT as PROMETHEUS_PORT
+from infra.components.network_policies import RETRAIN_TRIGGER_APP as RETRAIN_TRIGGER_APP
+from infra.components.network_policies import SERVING_APP as SERVING_APP
+from infra.components.network_policies import TRAINING_APP as TRAINING_APP
+from infra.components.network_policies import NetworkArgs, policy_specs
+from infra.components.pod_security import labels
+from monitoring.prometheus_config import KUBE_STATE_METRICS_PORT
 
-POSTGRES_PORT = 5432
-PROMETHEUS_PORT = 9090
-GRAFANA_PORT = 3000
 KUBE_STATE_PORT = KUBE_STATE_METRICS_PORT
-
-# app name -> what it is, used in selectors below and by the components that run them.
-MLFLOW_APP = "mlflow"
-POSTGRES_APP = "mlflow-postgres"
-SERVING_APP = "serving"
-TRAINING_APP = "training"
-PROMETHEUS_APP = "prometheus"
-GRAFANA_APP = "grafana"
-ALERTMANAGER_APP = "alertmanager"
-RETRAIN_TRIGGER_APP = RETRAIN_TRIGGER_SERVICE_NAME
-KUBE_STATE_APP = "kube-state-metrics"
-IDENTITIES_APP = "mlflow-identities"
 # A preview's namespace says what it is and when it expires, so `python -m previews gc` can find and delete it
 # even when its stack (where the expiry is configured) is gone. An annotation: label values cannot hold ':'.
 PREVIEW_LABEL = "mlops.platform/preview"
@@ -46,6 +43,10 @@ class NamespaceArgs:
     """Namespace name (a DNS label)."""
     stack: str
     """Stack name, for the stack label."""
+    kubernetes_version: str
+    """major.minor the Pod Security Standards are pinned to (so a cluster upgrade cannot change them)."""
+    network: NetworkArgs
+    """What the NetworkPolicies may assume about the cluster."""
     retain_on_delete: bool = False
     """Keep the namespace on `pulumi destroy` (protectVolumes): deleting it would delete the kept volumes."""
     preview: bool = False
@@ -58,38 +59,6 @@ def _preview_label(args: NamespaceArgs) -> dict[str, str]:
     return {PREVIEW_LABEL: "true"} if args.preview else {}
 
 
-def _peer(app: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
-    return k8s.networking.v1.NetworkPolicyPeerArgs(
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector(app))
-    )
-
-
-def _port(port: int) -> k8s.networking.v1.NetworkPolicyPortArgs:
-    return k8s.networking.v1.NetworkPolicyPortArgs(port=port, protocol="TCP")
-
-
-# (target app, port, allowed client apps or None for "anyone", e.g. NodePort traffic from the host)
-INGRESS_RULES: tuple[tuple[str, int, tuple[str, ...] | None], ...] = (
-    (POSTGRES_APP, POSTGRES_PORT, (MLFLOW_APP,)),
-    (MLFLOW_APP, MLFLOW_PORT, None),
-    (SERVING_APP, SERVING_PORT, None),
-    (PROMETHEUS_APP, PROMETHEUS_PORT, None),
-    (GRAFANA_APP, GRAFANA_PORT, None),
-    (ALERTMANAGER_APP, ALERTMANAGER_PORT, (PROMETHEUS_APP,)),
-    (RETRAIN_TRIGGER_APP, RETRAIN_TRIGGER_PORT, (ALERTMANAGER_APP, PROMETHEUS_APP)),
-    (KUBE_STATE_APP, KUBE_STATE_PORT, (PROMETHEUS_APP,)),
-)
-# (client app, [(server app, port)]) inside the namespace; DNS egress is allowed for every pod.
-EGRESS_RULES: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = (
-    (MLFLOW_APP, ((POSTGRES_APP, POSTGRES_PORT),)),
-    (SERVING_APP, ((MLFLOW_APP, MLFLOW_PORT),)),
-    (TRAINING_APP, ((MLFLOW_APP, MLFLOW_PORT),)),
-    (IDENTITIES_APP, ((MLFLOW_APP, MLFLOW_PORT),)),
-    (GRAFANA_APP, ((PROMETHEUS_APP, PROMETHEUS_PORT),)),
-    (ALERTMANAGER_APP, ((RETRAIN_TRIGGER_APP, RETRAIN_TRIGGER_PORT),)),
-)
-
-
 class Namespace(pulumi.ComponentResource):
     """The platform's namespace and its network policies."""
 
@@ -98,7 +67,10 @@ class Namespace(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NamespaceArgs, opts: ResourceOptions | None = None) -> None:
         super().__init__("mlops:index:Namespace", name, None, opts)
-        pss = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
+        pss = {}
+        for mode in ("enforce", "audit", "warn"):
+            pss[f"pod-security.kubernetes.io/{mode}"] = "restricted"
+            pss[f"pod-security.kubernetes.io/{mode}-version"] = f"v{args.kubernetes_version}"
         ns = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -110,9 +82,12 @@ class Namespace(pulumi.ComponentResource):
         )
         # Carries the dependency on the Namespace, so everything placed in it waits for it.
         self.name = pulumi.Output.all(ns.id, args.name).apply(lambda parts: str(parts[1]))
+        # Cluster-scoped objects made for this namespace name it as their owner, so deleting the namespace
+        # (`previews gc` of an orphan) deletes them too. None before the API server assigned one (mocks).
+        self.uid: pulumi.Output[str | None] = ns.metadata.apply(lambda m: m.uid if m is not None else None)
         meta_labels = labels(args.stack, "network-policy", "network")
 
-        def policy(policy_name: str, spec: k8s.networking.v1.NetworkPolicySpecArgs) -> None:
+        for policy_name, spec in policy_specs(args.network).items():
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-{policy_name}",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -120,86 +95,5 @@ class Namespace(pulumi.ComponentResource):
                 ),
                 spec=spec,
                 opts=ResourceOptions(parent=self),
-            )
-
-        policy(
-            "default-deny",
-            k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress", "Egress"]
-            ),
-        )
-        policy(
-            "allow-dns",
-            k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(),
-                policy_types=["Egress"],
-                egress=[
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        to=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels={"kubernetes.io/metadata.name": "kube-system"}
-                                )
-                            )
-                        ],
-                        ports=[
-                            k8s.networking.v1.NetworkPolicyPortArgs(port=53, protocol="UDP"),
-                            k8s.networking.v1.NetworkPolicyPortArgs(port=53, protocol="TCP"),
-                        ],
-                    )
-                ],
-            ),
-        )
-        for app, port, clients in INGRESS_RULES:
-            source = None if clients is None else [_peer(c) for c in clients]
-            policy(
-                f"allow-ingress-{app}",
-                k8s.networking.v1.NetworkPolicySpecArgs(
-                    pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector(app)),
-                    policy_types=["Ingress"],
-                    ingress=[
-                        k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=source, ports=[_port(port)])
-                    ],
-                ),
-            )
-        for app, servers in EGRESS_RULES:
-            policy(
-                f"allow-egress-{app}",
-                k8s.networking.v1.NetworkPolicySpecArgs(
-                    pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector(app)),
-                    policy_types=["Egress"],
-                    egress=[
-                        k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[_peer(server)], ports=[_port(port)])
-                        for server, port in servers
-                    ],
-                ),
-            )
-        # Prometheus scrapes every annotated pod in the namespace and watches pods via the API server.
-        policy(
-            "allow-egress-prometheus",
-            k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector(PROMETHEUS_APP)),
-                policy_types=["Egress"],
-                egress=[
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        to=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                pod_selector=k8s.meta.v1.LabelSelectorArgs()
-                            )
-                        ]
-                    ),
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=[_port(443), _port(6443)]),
-                ],
-            ),
-        )
-        # The retrain trigger creates Jobs and kube-state-metrics watches objects through the API server.
-        for app in (RETRAIN_TRIGGER_APP, KUBE_STATE_APP):
-            policy(
-                f"allow-egress-{app}",
-                k8s.networking.v1.NetworkPolicySpecArgs(
-                    pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector(app)),
-                    policy_types=["Egress"],
-                    egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=[_port(443), _port(6443)])],
-                ),
             )
         self.register_outputs({"name": self.name})

@@ -41,6 +41,8 @@ class RetrainAdmissionArgs:
     trigger_service_account: str
     pod_template: k8s.core.v1.PodTemplateSpecArgs
     """TrainingJobs.pod_template: the same object the CronJob is built from."""
+    namespace_uid: Input[str | None] = None
+    """The Namespace's uid: the policy and binding are owned by it and deleted with it."""
 
 
 def _lit(value: str) -> str:
@@ -147,6 +149,13 @@ def _volume_claim(volume: Any) -> Output[tuple[str, str]]:
     return Output.all(volume.name, claim).apply(lambda p: (str(p[0]), str(p[1])))
 
 
+def _namespace_owner(namespace: str, uid: str | None) -> list[k8s.meta.v1.OwnerReferenceArgs] | None:
+    """The ownerReferences of an object that must not outlive the namespace it was made for."""
+    if not uid:
+        return None
+    return [k8s.meta.v1.OwnerReferenceArgs(api_version="v1", kind="Namespace", name=namespace, uid=uid)]
+
+
 class RetrainAdmission(pulumi.ComponentResource):
     """ValidatingAdmissionPolicy + binding: the trigger's Jobs must be clones of the CronJob's template."""
 
@@ -158,9 +167,11 @@ class RetrainAdmission(pulumi.ComponentResource):
         policy_name = f"mlops-retrain-clones-{args.namespace}"
         trigger_user = f"system:serviceaccount:{args.namespace}:{args.trigger_service_account}"
         validations: Input[list[Any]] = _expected(args.pod_template).apply(clone_validations)
+        uid = Output.from_input(args.namespace_uid)
+        owners: Output[Any] = uid.apply(lambda u: _namespace_owner(args.namespace, u))
         policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
             f"{name}-policy",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=policy_name, labels=meta),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=policy_name, labels=meta, owner_references=owners),
             spec=k8s.admissionregistration.v1.ValidatingAdmissionPolicySpecArgs(
                 failure_policy="Fail",
                 match_constraints=k8s.admissionregistration.v1.MatchResourcesArgs(
@@ -186,7 +197,7 @@ class RetrainAdmission(pulumi.ComponentResource):
         )
         k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
             f"{name}-binding",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=policy_name, labels=meta),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=policy_name, labels=meta, owner_references=owners),
             spec=k8s.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpecArgs(
                 policy_name=policy_name,
                 validation_actions=["Deny"],

@@ -27,6 +27,7 @@ from infra.components.service import cluster_url, http_service
 from infra.components.workloads import MlflowClientArgs, mlflow_client_env, plain_env
 from mlops_contract.names import (
     CHAMPION_ALIAS,
+    SERVING_METRICS_PORT,
     SERVING_PORT,
     SERVING_SERVICE_NAME,
     SERVING_SHUTDOWN_GRACE_SECONDS,
@@ -82,6 +83,7 @@ def serving_env(args: ServingArgs) -> list[k8s.core.v1.EnvVarArgs]:
                 Env.MAX_IN_FLIGHT: str(args.max_in_flight),
                 Env.SERVING_HOST: "0.0.0.0",  # noqa: S104 - the pod's own interface, behind the Service
                 Env.SERVING_PORT: str(SERVING_PORT),
+                Env.SERVING_METRICS_PORT: str(SERVING_METRICS_PORT),
                 Env.LOG_LEVEL: "INFO",
             }
         ),
@@ -123,7 +125,8 @@ class Serving(pulumi.ComponentResource):
                         labels=meta_labels,
                         annotations={
                             "prometheus.io/scrape": "true",
-                            "prometheus.io/port": str(SERVING_PORT),
+                            # The metrics listener, not the public port (the NetworkPolicy opens only it).
+                            "prometheus.io/port": str(SERVING_METRICS_PORT),
                             "prometheus.io/path": Route.METRICS.value,
                         },
                     ),
@@ -138,7 +141,10 @@ class Serving(pulumi.ComponentResource):
                                 image=args.image,
                                 image_pull_policy="IfNotPresent",
                                 ports=[
-                                    k8s.core.v1.ContainerPortArgs(name="http", container_port=SERVING_PORT)
+                                    k8s.core.v1.ContainerPortArgs(name="http", container_port=SERVING_PORT),
+                                    k8s.core.v1.ContainerPortArgs(
+                                        name="metrics", container_port=SERVING_METRICS_PORT
+                                    ),
                                 ],
                                 env=serving_env(args),
                                 resources=SERVING_RESOURCES.args(),

@@ -11,6 +11,7 @@ from services.serving.app import create_app
 from services.serving.http_protocol import with_head_timeout
 from services.serving.loader import MlflowLoader
 from services.serving.logs import configure_logging
+from services.serving.metrics_server import start_metrics_server
 from services.serving.settings import SettingsError, load_settings
 
 EXIT_BAD_CONFIG = 2
@@ -25,8 +26,10 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     configure_logging(settings.log_level)
+    app = create_app(settings, loader)
+    start_metrics_server(settings.host, settings.metrics_port, app.state.metrics.registry)
     uvicorn.run(
-        create_app(settings, loader),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,

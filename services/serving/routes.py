@@ -1,4 +1,4 @@
-"""HTTP routes: probes, predict, model info, metrics."""
+"""HTTP routes: probes, predict, model info (`/metrics` has its own listener: metrics_server.py)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from mlops_contract.names import Route
 from services.serving.bounds import exceeds_budget, value_budget
 from services.serving.errors import summarize_errors
 from services.serving.inference import ModelRejected, infer
-from services.serving.metrics import ServingMetrics
 from services.serving.schemas import ErrorResponse, ModelInfo, PredictRequest, PredictResponse, Status
 from services.serving.settings import Settings
 from services.serving.state import Served, ServingState
@@ -32,12 +30,6 @@ async def get_state(request: Request) -> ServingState:
     return state
 
 
-async def get_metrics(request: Request) -> ServingMetrics:
-    """The app's metrics."""
-    metrics: ServingMetrics = request.app.state.metrics
-    return metrics
-
-
 async def get_settings(request: Request) -> Settings:
     """The app's settings."""
     settings: Settings = request.app.state.settings
@@ -45,7 +37,6 @@ async def get_settings(request: Request) -> Settings:
 
 
 StateDep = Annotated[ServingState, Depends(get_state)]
-MetricsDep = Annotated[ServingMetrics, Depends(get_metrics)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
@@ -154,9 +145,3 @@ async def model_info(state: StateDep) -> ModelInfo | JSONResponse:
         signature=m.signature,
         drift_reference=served.drift is not None,
     )
-
-
-@router.get(Route.METRICS, include_in_schema=False)
-def metrics_endpoint(metrics: MetricsDep) -> Response:
-    """Prometheus exposition (a plain def: drift PSI is computed here, off the event loop)."""
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

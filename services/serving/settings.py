@@ -5,10 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from mlops_contract.names import CHAMPION_ALIAS, DEFAULT_MODEL_NAME, SERVING_PORT, SKOPS_TRUSTED_TYPES, Env
+from mlops_contract.names import (
+    CHAMPION_ALIAS,
+    DEFAULT_MODEL_NAME,
+    SERVING_METRICS_PORT,
+    SERVING_PORT,
+    SKOPS_TRUSTED_TYPES,
+    Env,
+)
 from services.serving.registry import Connection, is_http_url
 
 
@@ -40,6 +47,10 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", validation_alias=Env.LOG_LEVEL)
     host: str = Field(default="127.0.0.1", validation_alias=Env.SERVING_HOST)
     port: int = Field(default=SERVING_PORT, ge=1, le=65535, validation_alias=Env.SERVING_PORT)
+    metrics_port: int = Field(
+        default=SERVING_METRICS_PORT, ge=1, le=65535, validation_alias=Env.SERVING_METRICS_PORT
+    )
+    """`/metrics` listens here, never on `port`."""
     retry_initial_seconds: float = 0.5
     """First wait after a failed load while no model is loaded; grows with jitter up to retry_max_seconds."""
     retry_cap_seconds: float = Field(default=5.0, gt=0, le=300, validation_alias=Env.RELOAD_RETRY_MAX_SECONDS)
@@ -65,6 +76,12 @@ class Settings(BaseSettings):
     """A request body not fully received in this time gets 408 and the connection is closed."""
     keepalive_seconds: int = Field(default=5, ge=1, validation_alias=Env.KEEPALIVE_SECONDS)
     """Idle keep-alive connections are closed after this."""
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> Settings:
+        if self.metrics_port == self.port:
+            raise ValueError(f"{Env.SERVING_METRICS_PORT} must differ from {Env.SERVING_PORT} ({self.port})")
+        return self
 
     @field_validator("tracking_uri")
     @classmethod

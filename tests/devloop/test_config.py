@@ -5,12 +5,13 @@ from pathlib import Path
 import pytest
 
 from devloop.config import DevLoopConfig, DevLoopConfigError, parse_args
-from mlops_contract.names import DEFAULT_MODEL_NAME, MLFLOW_PORT, SERVING_PORT
+from mlops_contract.names import DEFAULT_MODEL_NAME, MLFLOW_PORT, SERVING_METRICS_PORT, SERVING_PORT
 
 
 def test_defaults_match_the_cluster_ports_and_model_name() -> None:
     cfg = parse_args([])
     assert (cfg.mlflow_port, cfg.serving_port) == (MLFLOW_PORT, SERVING_PORT)
+    assert cfg.serving_metrics_port == SERVING_METRICS_PORT != SERVING_PORT
     assert cfg.model_name == DEFAULT_MODEL_NAME
     assert cfg.state_dir == Path(".state/dev").resolve()
     assert cfg.mlflow_url == f"http://127.0.0.1:{MLFLOW_PORT}"
@@ -45,6 +46,7 @@ def test_the_check_posts_the_readme_example() -> None:
         (["--serving-port", "70000"], "--serving-port"),
         (["--reload-interval", "0"], "--reload-interval"),
         (["--mlflow-port", "8000"], "ports must differ"),
+        (["--serving-metrics-port", "8000"], "ports must differ"),
         (["--bogus"], "--bogus"),
     ],
 )

@@ -156,3 +156,18 @@ def test_the_namespace_has_its_quota_and_limits(stack: EngineStack) -> None:
     with pytest.raises(ApiException) as info:
         core.create_namespaced_pod(stack.namespace, pod, dry_run="All")
     assert "maximum cpu usage per Container is 2" in str(info.value.body)
+
+
+def test_the_policy_and_binding_are_owned_by_the_namespace(stack: EngineStack) -> None:
+    """Cluster-scoped, so a deleted preview namespace would leave them behind without this owner."""
+    namespace = client.CoreV1Api(stack.api()).read_namespace(stack.namespace)
+    admission = client.AdmissionregistrationV1Api(stack.api())
+    name = f"mlops-retrain-clones-{stack.namespace}"
+    for obj in (
+        admission.read_validating_admission_policy(name),
+        admission.read_validating_admission_policy_binding(name),
+    ):
+        owners = obj.metadata.owner_references or []
+        assert [(o.kind, o.name, o.uid) for o in owners] == [
+            ("Namespace", stack.namespace, namespace.metadata.uid)
+        ]

@@ -115,8 +115,8 @@ def test_mlflow_image_pins_what_the_tests_run() -> None:
 
     lock = tomllib.loads((REPO_ROOT / "uv.lock").read_text())
     locked = {p["name"]: p["version"] for p in lock["package"]}
-    dockerfile = (REPO_ROOT / "services/mlflow/Dockerfile").read_text()
-    pins = dict(re.findall(r'"([a-z-]+)(?:\[[a-z,]+\])?==([0-9.]+)"', dockerfile))
+    group = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["dependency-groups"]["mlflow-server"]
+    pins = dict(re.findall(r"^([a-z-]+)(?:\[[a-z,]+\])?==([0-9.]+)$", "\n".join(group), flags=re.M))
     assert pins == {name: locked[name] for name in ("mlflow", "psycopg", "prometheus-flask-exporter")}
 
 

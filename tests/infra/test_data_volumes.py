@@ -56,6 +56,7 @@ def _training_jobs(cfg: StackConfig) -> Mapping[str, Any]:
             training_data_claim="training-data",
             feedback_window_hours=24.0,
             feedback_weight=2.0,
+            validation="standard",
             promotion_margin=0.0,
             promotion_floor=0.5,
             schedule="0 3 * * *",

@@ -7,6 +7,7 @@ the language host sets it. The program file itself runs unmodified.
 from __future__ import annotations
 
 import runpy
+import shutil
 
 import pulumi
 import pytest
@@ -38,7 +39,8 @@ def _run_main(config: dict[str, str]) -> RecordingMocks:
 
 
 def test_main_declares_the_platform(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("shutil.which", lambda tool: f"/usr/bin/{tool}")
+    real_which = shutil.which  # uv really runs: it exports each image's locked requirements
+    monkeypatch.setattr("shutil.which", lambda tool: real_which(tool) if tool == "uv" else f"/usr/bin/{tool}")
     mocks = _run_main({"clusterMode": "kind", "protectVolumes": "false"})
     types = {typ for typ, _ in mocks.inputs.values()}
     assert "kubernetes:apps/v1:Deployment" in types

@@ -39,8 +39,8 @@ def test_every_mode_declares_the_platform(stack: MockedStack, mode: str) -> None
     assert kinds["PodDisruptionBudget"] == 1 and kinds["HorizontalPodAutoscaler"] == 1
     assert kinds["NetworkPolicy"] >= 3
     types = Counter(r.type for r in stack.resources)
-    # MLflow x3, its workload users x3, Grafana, the retrain trigger token
-    assert types["random:index/randomPassword:RandomPassword"] == 8
+    # MLflow x3, its workload users x3, Grafana password and key, the retrain trigger token
+    assert types["random:index/randomPassword:RandomPassword"] == 9
     assert types["docker:index/image:Image"] == 4
     # RBAC only where an app calls the API, and only namespaced.
     assert kinds["Role"] == kinds["RoleBinding"] == 3

@@ -21,7 +21,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 def _argv(state: Path, mlflow_port: int, serving_port: int, *extra: str) -> list[str]:
     return [
         sys.executable, "-m", "devloop", "--state-dir", str(state), "--mlflow-port", str(mlflow_port),
-        "--serving-port", str(serving_port), "--no-prometheus", *extra,
+        "--serving-port", str(serving_port), "--serving-metrics-port", str(free_port()), "--no-prometheus",
+        *extra,
     ]  # fmt: skip
 
 

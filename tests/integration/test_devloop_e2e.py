@@ -66,6 +66,7 @@ def platform(tmp_path: Path) -> Iterator[LocalPlatform]:
         state_dir=tmp_path / "state",
         mlflow_port=free_port(),
         serving_port=free_port(),
+        serving_metrics_port=free_port(),
         prometheus_port=free_port(),
         alertmanager_port=free_port(),
         trigger_port=free_port(),

@@ -80,6 +80,7 @@ def test_make_dev_then_the_test_targets_work_without_uv_on_path(tmp_path: Path) 
         for flag in (
             "--mlflow-port",
             "--serving-port",
+            "--serving-metrics-port",
             "--prometheus-port",
             "--alertmanager-port",
             "--trigger-port",

@@ -112,7 +112,7 @@ def test_images_run_with_the_rendered_pod_security(
     # Serving, as the Deployment's pod runs it.
     serving_pod = pod_spec(find(manifests, "Deployment", "serving"))
     container = serving_pod["containers"][0]
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     flags = _override(
         run_flags_from_pod(serving_pod, container, secrets),
         {
@@ -120,6 +120,7 @@ def test_images_run_with_the_rendered_pod_security(
             Env.MODEL_NAME.value: model_name,
             Env.SERVING_HOST.value: "127.0.0.1",
             Env.SERVING_PORT.value: str(port),
+            Env.SERVING_METRICS_PORT.value: str(metrics_port),
         },
     )
     name = f"mlops-serving-{model_name}"
@@ -152,6 +153,10 @@ def test_images_run_with_the_rendered_pod_security(
         )
         assert response.status_code == 200, response.text
         assert response.json()["model_version"] == version
+        # Metrics on their own listener only.
+        assert httpx.get(base + Route.METRICS, timeout=5).status_code == 404
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}{Route.METRICS}", timeout=5)
+        assert "mlops_model_loaded 1.0" in scraped.text
         # Read-only root: nothing outside the tmpfs mounts is writable.
         probe = subprocess.run(
             ["docker", "exec", name, "python", "-c", "open('/app/x', 'w')"],

@@ -130,6 +130,7 @@ def test_rendered_pods_run_the_real_training_and_serving_code(tmp_path: Path) ->
             serving_env = pod.env(container, secrets)
             serving_env[Env.SERVING_HOST] = "127.0.0.1"
             serving_env[Env.SERVING_PORT] = str(serving_port)
+            serving_env[Env.SERVING_METRICS_PORT] = str(free_port())
             base = f"http://127.0.0.1:{serving_port}"
             with ManagedProcess(
                 "serving",

@@ -50,16 +50,18 @@ def _uses(job: dict[str, Any]) -> list[str]:
 @pytest.mark.parametrize("name", ["preview.yml", "preview-gc.yml"])
 def test_workflows_run_on_the_dev_runner_with_the_pinned_toolchain(name: str) -> None:
     workflow = _load(name)
-    assert workflow["env"]["PULUMI_CONFIG_PASSPHRASE"] == "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"
+    # The passphrase is an environment secret, handed only to jobs of an environment (never workflow-wide).
+    assert "PULUMI_CONFIG_PASSPHRASE" not in workflow["env"]
     assert workflow["env"]["PULUMI_BACKEND_URL"].startswith("file://")
     assert workflow["concurrency"]["cancel-in-progress"] is False
     for job in workflow["jobs"].values():
         assert job["runs-on"] == ["self-hosted", "mlops-dev"]
+        assert job["env"]["PULUMI_CONFIG_PASSPHRASE"] == "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"
+        assert job["environment"] in ("preview", "preview-teardown")
         uses = _uses(job)
         assert any(u.startswith("actions/checkout@") for u in uses)
         assert any(u.startswith("astral-sh/setup-uv@") for u in uses)
-        assert "pulumi/actions@v6" in uses
-        pulumi_step = next(s for s in job["steps"] if s.get("uses") == "pulumi/actions@v6")
+        pulumi_step = next(s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@"))
         assert re.fullmatch(r"\d+\.\d+\.\d+", str(pulumi_step["with"]["pulumi-version"]))
         runs = [s["run"] for s in job["steps"] if "run" in s]
         assert "uv sync --frozen --all-extras" in runs
@@ -68,7 +70,12 @@ def test_workflows_run_on_the_dev_runner_with_the_pinned_toolchain(name: str) ->
 
 def test_pull_requests_create_on_open_and_push_and_destroy_on_close() -> None:
     workflow = _load("preview.yml")
-    assert set(workflow["on"]["pull_request"]["types"]) == {"opened", "synchronize", "reopened", "closed"}
+    assert set(workflow["on"]["pull_request_target"]["types"]) == {
+        "opened",
+        "synchronize",
+        "reopened",
+        "closed",
+    }
     assert "github.event.pull_request.number" in workflow["concurrency"]["group"]
     calls = _invocations(workflow)
     assert [args.command for args in calls["create"]] == ["create"]
@@ -96,3 +103,46 @@ def test_every_subcommand_the_workflows_use_exists() -> None:
     }
     assert used == {"create", "destroy", "gc"}
     assert used <= set(subparsers.choices)
+
+
+ALL_WORKFLOWS = sorted(p.name for p in WORKFLOWS.glob("*.yml"))
+PINNED = re.compile(r"^\s*(?:- )?uses: (?P<action>[\w.-]+/[\w./-]+)@(?P<sha>[0-9a-f]{40}) # v\d+\.\d+\.\d+$")
+
+
+@pytest.mark.parametrize("name", ALL_WORKFLOWS)
+def test_every_action_is_pinned_to_a_full_commit_sha_with_its_version(name: str) -> None:
+    lines = [line for line in (WORKFLOWS / name).read_text().splitlines() if re.search(r"\buses:", line)]
+    assert lines
+    for line in lines:
+        assert PINNED.match(line), f"{name}: {line.strip()} is not pinned to a commit SHA (# vX.Y.Z)"
+
+
+def test_one_version_of_each_action_everywhere() -> None:
+    pins: dict[str, set[str]] = {}
+    for name in ALL_WORKFLOWS:
+        for line in (WORKFLOWS / name).read_text().splitlines():
+            match = PINNED.match(line)
+            if match:
+                pins.setdefault(match["action"], set()).add(match["sha"])
+    assert pins and all(len(shas) == 1 for shas in pins.values()), pins
+
+
+def test_pull_request_code_runs_only_after_approval_and_teardown_runs_only_base_code() -> None:
+    workflow = _load("preview.yml")
+    assert "pull_request" not in workflow["on"]  # the workflow file itself comes from the base branch
+    create, destroy = workflow["jobs"]["create"], workflow["jobs"]["destroy"]
+    assert create["environment"] == "preview"  # required reviewers (docs/security.md)
+    assert "head.repo.full_name == github.repository" in create["if"]  # never a fork
+    checkout = next(s for s in create["steps"] if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"] == {
+        "ref": "${{ github.event.pull_request.head.sha }}",
+        "persist-credentials": False,
+    }
+    assert destroy["environment"] == "preview-teardown"
+    checkout = next(s for s in destroy["steps"] if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
+    gc = _load("preview-gc.yml")["jobs"]["gc"]
+    assert gc["environment"] == "preview-teardown"
+    assert (
+        "ref" not in next(s for s in gc["steps"] if s.get("uses", "").startswith("actions/checkout@"))["with"]
+    )

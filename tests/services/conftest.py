@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import generate_latest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -101,6 +102,11 @@ def client_factory(settings: Settings) -> Iterator[Callable[[MemoryLoader], Test
     yield make
     for client in clients:
         client.__exit__(None, None, None)
+
+
+def scrape(client: TestClient) -> str:
+    """What the metrics listener (services/serving/metrics_server.py) would serve for this app."""
+    return generate_latest(client.app.state.metrics.registry).decode()  # type: ignore[attr-defined]
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -15,7 +15,7 @@ from starlette.types import Message, Receive, Scope, Send
 from services.serving.admission import Admission, AdmissionLimits
 from services.serving.app import create_app
 from services.serving.settings import Settings
-from tests.services.conftest import MemoryLoader, TinyModel, in_distribution_rows, wait_for
+from tests.services.conftest import MemoryLoader, TinyModel, in_distribution_rows, scrape, wait_for
 
 LIMITS = AdmissionLimits(
     max_in_flight=2, max_body_bytes=1000, max_buffered_bytes=1500, body_timeout_seconds=0.3
@@ -241,7 +241,7 @@ def test_app_sheds_predict_over_the_in_flight_cap_and_counts_it(tiny_model: Tiny
         worker.join(timeout=10)
         assert first == [200]
         assert shed.status_code == 503 and shed.headers["retry-after"] == "1"
-        metrics = client.get("/metrics").text
+        metrics = scrape(client)
         assert 'mlops_http_requests_shed_total{reason="in_flight"} 1.0' in metrics
         assert 'mlops_http_requests_total{method="POST",route="/v1/predict",status="503"} 1.0' in metrics
 
@@ -273,7 +273,7 @@ def test_app_sheds_when_the_prediction_queue_is_full(tiny_model: TinyModel) -> N
         queued.join(timeout=10)
         assert sorted(statuses) == [200, 200]
         assert over.status_code == 503 and over.headers["retry-after"] == "1"
-        assert 'mlops_http_requests_shed_total{reason="queued_rows"} 1.0' in client.get("/metrics").text
+        assert 'mlops_http_requests_shed_total{reason="queued_rows"} 1.0' in scrape(client)
 
 
 def test_readyz_503_carries_retry_after(loader: MemoryLoader, client_factory) -> None:

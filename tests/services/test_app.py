@@ -8,7 +8,7 @@ import time
 from fastapi.testclient import TestClient
 
 from mlops_contract import metrics as contract
-from tests.services.conftest import in_distribution_rows, wait_for
+from tests.services.conftest import in_distribution_rows, scrape, wait_for
 
 
 def ready(client: TestClient) -> bool:
@@ -69,9 +69,7 @@ def test_broken_new_version_keeps_the_old_one_counts_and_is_not_fetched_every_po
     assert client.get("/v1/model").json()["version"] == "1"
     assert client.post("/v1/predict", json={"rows": [[5.0, 3.0, 1.5, 0.2]]}).json()["model_version"] == "1"
     failures = [
-        line
-        for line in client.get("/metrics").text.splitlines()
-        if line.startswith("mlops_model_reload_failures_total")
+        line for line in scrape(client).splitlines() if line.startswith("mlops_model_reload_failures_total")
     ]
     assert float(failures[0].split()[-1]) == 1
     loader.alias_version = "3"  # the alias moves on: the next version loads at once
@@ -129,7 +127,7 @@ def test_metrics_expose_every_contract_family_after_traffic(client_factory, load
     wait_for(lambda: ready(client))
     client.post("/v1/predict", json={"rows": in_distribution_rows(tiny_model, 20)})
     client.post("/v1/predict", json={"rows": [[1, 2]]})
-    text = client.get("/metrics").text
+    text = scrape(client)
     exported = {
         line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")
     }
@@ -147,7 +145,7 @@ def test_unknown_paths_share_one_metrics_label(client_factory, loader) -> None:
     client = client_factory(loader)
     for i in range(5):
         client.get(f"/scan/{i}")
-    text = client.get("/metrics").text
+    text = scrape(client)
     assert 'route="other",status="404"} 5.0' in text
     assert "/scan/" not in text
 
@@ -160,7 +158,7 @@ def test_request_id_is_propagated_or_generated(client_factory, loader) -> None:
 
 def test_drift_low_in_distribution_high_when_shifted(client_factory, loader, tiny_model) -> None:
     def score(client: TestClient) -> float:
-        line = next(x for x in client.get("/metrics").text.splitlines() if x.startswith("mlops_drift_score "))
+        line = next(x for x in scrape(client).splitlines() if x.startswith("mlops_drift_score "))
         return float(line.split()[-1])
 
     client = client_factory(loader)
@@ -172,9 +170,7 @@ def test_drift_low_in_distribution_high_when_shifted(client_factory, loader, tin
     for _ in range(4):
         client.post("/v1/predict", json={"rows": shifted})
     assert calm < 0.25 < score(client), (calm, score(client))
-    features = [
-        x for x in client.get("/metrics").text.splitlines() if x.startswith("mlops_feature_drift_psi{")
-    ]
+    features = [x for x in scrape(client).splitlines() if x.startswith("mlops_feature_drift_psi{")]
     assert len(features) == len(tiny_model.names)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.services.conftest import MemoryLoader, TinyModel, in_distribution_rows, wait_for
+from tests.services.conftest import MemoryLoader, TinyModel, in_distribution_rows, scrape, wait_for
 
 MODEL = "mlops-classifier"  # Settings' default model name
 
@@ -197,7 +197,7 @@ def test_every_protocol_counts_requests_by_route_template_and_feeds_drift(client
     client.post(f"/v1/models/{MODEL}:predict", json={"instances": rows})
     inputs = [{"name": "x", "shape": [5, 4], "datatype": "FP64", "data": rows}]
     client.post(f"/v2/models/{MODEL}/infer", json={"inputs": inputs})
-    text = client.get("/metrics").text
+    text = scrape(client)
     for route in ("/invocations", "/v1/models/{name}:predict", "/v2/models/{name}/infer"):
         assert f'route="{route}",status="200"' in text, route
     assert "mlops_drift_window_rows 15.0" in text

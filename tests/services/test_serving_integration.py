@@ -41,6 +41,7 @@ def serving_process(tmp_path: Path, uri: str, name: str, port: int) -> ManagedPr
         Env.RELOAD_INTERVAL_SECONDS: "0.5",
         Env.SERVING_HOST: "127.0.0.1",
         Env.SERVING_PORT: str(port),
+        Env.SERVING_METRICS_PORT: str(free_port()),
         Env.DRIFT_WINDOW: "200",
     }
     return ManagedProcess(
@@ -128,7 +129,7 @@ def test_alias_move_is_served_without_restart_and_a_broken_version_is_not(
         model_name, source=f"runs:/{better.run_id}/no-such-model", run_id=better.run_id
     )
     client.set_registered_model_alias(model_name, CHAMPION_ALIAS, broken.version)
-    wait_until(lambda: _metric(url, "mlops_model_reload_failures_total") >= 2, timeout=30)
+    wait_until(lambda: _metric(proc, "mlops_model_reload_failures_total") >= 2, timeout=30)
     assert served_version(url) == better.model_version
     assert (
         httpx.post(f"{url}/v1/predict", json={"rows": [ROW]}, timeout=5).json()["model_version"]
@@ -136,8 +137,13 @@ def test_alias_move_is_served_without_restart_and_a_broken_version_is_not(
     )
 
 
-def _metric(url: str, name: str, labels: str = "") -> float:
-    for line in httpx.get(f"{url}/metrics", timeout=5).text.splitlines():
+def metrics_url(proc: ManagedProcess) -> str:
+    """Where the process serves /metrics (its own listener, not the public port)."""
+    return f"http://127.0.0.1:{(proc.env or {})[Env.SERVING_METRICS_PORT]}/metrics"
+
+
+def _metric(proc: ManagedProcess, name: str, labels: str = "") -> float:
+    for line in httpx.get(metrics_url(proc), timeout=5).text.splitlines():
         if line.startswith(name + (labels or " ")) or (not labels and line.startswith(name + "{")):
             return float(line.split()[-1])
     return float("nan")
@@ -151,17 +157,19 @@ def test_metrics_and_drift_on_the_real_server(serving, mlflow_server: str, model
     proc.start().wait_ready(timeout=90)
     data = load_breast_cancer().data
     httpx.post(f"{url}/v1/predict", json={"rows": data[:200].tolist()}, timeout=10)
-    calm = _metric(url, "mlops_drift_score")
+    calm = _metric(proc, "mlops_drift_score")
     httpx.post(f"{url}/v1/predict", json={"rows": (data[:200] * 1.6).tolist()}, timeout=10)
-    drifted = _metric(url, "mlops_drift_score")
+    drifted = _metric(proc, "mlops_drift_score")
     assert calm < 0.1 < 0.5 < drifted, (calm, drifted)
 
-    text = httpx.get(f"{url}/metrics", timeout=5).text
+    # The public port does not serve metrics at all; the metrics listener serves nothing else.
+    assert httpx.get(f"{url}/metrics", timeout=5).status_code == 404
+    text = httpx.get(metrics_url(proc), timeout=5).text
     exported = {
         line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")
     }
     assert contract.exported_series() <= exported
-    assert _metric(url, "mlops_model_loaded") == 1.0
+    assert _metric(proc, "mlops_model_loaded") == 1.0
 
 
 def test_sigterm_lets_in_flight_requests_finish(serving, mlflow_server: str, model_name: str) -> None:
