@@ -40,6 +40,13 @@ class Env(StrEnum):
     KEEPALIVE_SECONDS = "MLOPS_KEEPALIVE_SECONDS"
     RELOAD_RETRY_MAX_SECONDS = "MLOPS_RELOAD_RETRY_MAX_SECONDS"
     BROKEN_VERSION_RETRY_SECONDS = "MLOPS_BROKEN_VERSION_RETRY_SECONDS"
+    # Inference log (opt-in: unset directory = off); formats in mlops_contract.inference_log.
+    INFERENCE_LOG_DIR = "MLOPS_INFERENCE_LOG_DIR"
+    INFERENCE_LOG_SAMPLE_RATE = "MLOPS_INFERENCE_LOG_SAMPLE_RATE"
+    INFERENCE_LOG_MAX_BYTES = "MLOPS_INFERENCE_LOG_MAX_BYTES"
+    INFERENCE_LOG_FILE_BYTES = "MLOPS_INFERENCE_LOG_FILE_BYTES"
+    INFERENCE_LOG_ROTATE_SECONDS = "MLOPS_INFERENCE_LOG_ROTATE_SECONDS"
+    FEEDBACK_MAX_AGE_SECONDS = "MLOPS_FEEDBACK_MAX_AGE_SECONDS"
 
     EXPERIMENT = "MLOPS_EXPERIMENT"
     DATASET = "MLOPS_DATASET"
@@ -78,6 +85,10 @@ RETRAIN_TRIGGER_SERVICE_NAME: Final = "retrain-trigger"
 RETRAIN_TRIGGER_PORT: Final = 8080
 RETRAIN_CRONJOB_NAME: Final = "training-retrain"
 
+# The inference log volume: a PVC serving writes and training reads.
+INFERENCE_LOG_CLAIM: Final = "inference-log"
+INFERENCE_LOG_MOUNT_PATH: Final = "/var/lib/mlops/inference-log"
+
 # Writable scratch space inside read-only-root containers (an emptyDir in the cluster).
 CONTAINER_TMP_DIR: Final = "/tmp"  # noqa: S108 - a mount point, backed by an emptyDir
 
@@ -89,6 +100,7 @@ class Route(StrEnum):
     READYZ = "/readyz"
     PREDICT = "/v1/predict"
     MODEL = "/v1/model"
+    FEEDBACK = "/v1/feedback"
     METRICS = "/metrics"
     ALERTS = "/v1/alerts"  # retrain trigger: Alertmanager webhook
 

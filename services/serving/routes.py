@@ -14,6 +14,7 @@ from mlops_contract.names import Route
 from services.serving.batching import Batcher
 from services.serving.bounds import exceeds_budget, value_budget
 from services.serving.errors import summarize_errors
+from services.serving.inference_log import log_prediction
 from services.serving.metrics import ServingMetrics
 from services.serving.schemas import ErrorResponse, ModelInfo, PredictRequest, PredictResponse, Status
 from services.serving.settings import Settings
@@ -126,6 +127,7 @@ async def predict(request: Request) -> Response:
     except ValueError as exc:  # the estimator rejected values the schema allowed
         detail = [{"loc": ["body", "rows"], "msg": f"model rejected input: {type(exc).__name__}"}]
         return JSONResponse(status_code=422, content={"detail": detail})
+    log_prediction(app_state, model, matrix, predictions)
     metrics.batch_rows.observe(len(predictions))
     version = model.ref.version
     for label, count in Tally(str(p) for p in predictions).items():
