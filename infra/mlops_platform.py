@@ -16,6 +16,7 @@ from pulumi import Output, ResourceOptions
 
 from infra.components.cluster import NODE_PORTS, Cluster, ClusterArgs, Runner, cluster_exists, run_local
 from infra.components.images import Delivery, Images, ImagesArgs
+from infra.components.inference_log import InferenceLogVolume, InferenceLogVolumeArgs
 from infra.components.mlflow_identities import (
     PROMETHEUS,
     SERVING,
@@ -44,7 +45,7 @@ from infra.components.namespace_limits import NamespaceLimits, NamespaceLimitsAr
 from infra.components.pod_security import Resources
 from infra.components.retrain_admission import RetrainAdmission, RetrainAdmissionArgs
 from infra.components.service import cluster_url
-from infra.components.serving import Serving, ServingArgs
+from infra.components.serving import Serving, ServingArgs, ServingLogArgs
 from infra.components.training_jobs import TrainingJobs, TrainingJobsArgs
 from infra.components.workloads import MlflowClientArgs
 from infra.config import ClusterMode, SecretValue, StackConfig
@@ -302,6 +303,7 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
         ),
         opts=after_identities,
     )
+    inference_log = _inference_log(cfg, namespace, k8s_opts)
     serving = Serving(
         "serving",
         ServingArgs(
@@ -316,6 +318,7 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             max_in_flight=cfg.serving_max_in_flight,
             node_port=NODE_PORTS["serving"] if cfg.node_ports else None,
             depends_on=[training.bootstrap_job],
+            inference_log=inference_log,
         ),
         opts=after_identities,
     )
@@ -344,6 +347,7 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             grafana_admin_password=_secret(cfg.credentials.grafana_admin_password),
             mlflow_scrape_secret=identities.secrets[PROMETHEUS.user],
             retrain_trigger_token=_secret(cfg.credentials.retrain_trigger_token),
+            thresholds=cfg.thresholds,
         ),
         opts=ResourceOptions.merge(k8s_opts, ResourceOptions(depends_on=[mlflow, identities.job])),
     )
@@ -364,6 +368,26 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             **monitoring.requests,
         },
     )
+
+
+def _inference_log(cfg: StackConfig, namespace: Namespace, opts: ResourceOptions) -> ServingLogArgs | None:
+    """The inference-log volume and what serving needs to write it, when the stack turns the log on."""
+    log = cfg.inference_log
+    if not log.enabled:
+        return None
+    volume = InferenceLogVolume(
+        "inference-log",
+        InferenceLogVolumeArgs(
+            namespace=namespace.name,
+            stack=cfg.stack,
+            storage=log.storage,
+            storage_class=log.storage_class or cfg.storage_class,
+            access_mode=log.access_mode.value,
+            protect=cfg.protect_volumes,
+        ),
+        opts=opts,
+    )
+    return ServingLogArgs(claim_name=volume.claim_name, sample_rate=log.sample_rate, max_bytes=log.max_bytes)
 
 
 def export(platform: Platform) -> None:

@@ -5,7 +5,10 @@ from pathlib import Path
 import pytest
 
 from devloop.config import DevLoopConfig, DevLoopConfigError, parse_args
-from mlops_contract.names import DEFAULT_MODEL_NAME, MLFLOW_PORT, SERVING_PORT
+from devloop.local_platform import LocalPlatform, serving_env
+from devloop.monitoring_stack import LOCAL_THRESHOLDS
+from mlops_contract.names import DEFAULT_MODEL_NAME, MLFLOW_PORT, SERVING_PORT, Env
+from monitoring.rules import alert_rules
 
 
 def test_defaults_match_the_cluster_ports_and_model_name() -> None:
@@ -46,8 +49,28 @@ def test_the_check_posts_the_readme_example() -> None:
         (["--reload-interval", "0"], "--reload-interval"),
         (["--mlflow-port", "8000"], "ports must differ"),
         (["--bogus"], "--bogus"),
+        (["--inference-log", "1.5"], "--inference-log"),
+        (["--drift-share", "2"], "--drift-share"),
+        (["--drift-feature-psi", "0.1"], "--drift-feature-psi must be at least --drift-psi"),
     ],
 )
 def test_bad_flags_name_the_flag(argv: list[str], message: str) -> None:
     with pytest.raises(DevLoopConfigError, match=message):
         parse_args(argv)
+
+
+def test_inference_log_is_off_unless_asked_and_then_reaches_serving(tmp_path: Path) -> None:
+    assert parse_args([]).inference_log_dir is None
+    assert Env.INFERENCE_LOG_DIR not in serving_env(parse_args([]))
+    cfg = parse_args(["--state-dir", str(tmp_path), "--inference-log", "0.25"])
+    env = serving_env(cfg)
+    assert env[Env.INFERENCE_LOG_DIR] == str(tmp_path / "inference-log")
+    assert env[Env.INFERENCE_LOG_SAMPLE_RATE] == "0.25"
+
+
+def test_drift_thresholds_reach_the_local_rules() -> None:
+    cfg = parse_args(["--drift-psi", "0.1", "--drift-share", "0.3", "--drift-feature-psi", "0.9"])
+    thresholds = LocalPlatform(cfg).monitoring_spec().thresholds
+    assert (thresholds.drift_psi, thresholds.drift_share, thresholds.drift_feature_psi) == (0.1, 0.3, 0.9)
+    assert thresholds.drift_for == LOCAL_THRESHOLDS.drift_for
+    assert ">= 0.3" in {r.name: r.expr for r in alert_rules(thresholds)}["DatasetDrift"]
