@@ -90,6 +90,9 @@ async def feedback(body: FeedbackRequest, request: Request) -> FeedbackAccepted 
         return _error(503, "the request index is still loading from the log; retry shortly", retry=True)
     now = time.time()
     state: ServingState = app_state.serving
+    if any(index.get(item.request_id) is None for item in body.items):
+        # Another replica may have answered (and logged) the request: look at the shared volume again.
+        await asyncio.to_thread(index.refresh, inference_log.config.directory, now)
     unknown, invalid = [], []
     for i, item in enumerate(body.items):
         loc: list[str | int] = ["body", "items", i]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,6 +19,10 @@ from typing import Any
 from mlops_contract.inference_log import RECORD_SUFFIX, REQUESTS_DIR, RequestRecord, parse_timestamp
 
 log = logging.getLogger("serving.feedback")
+
+REFRESH_MIN_SECONDS = 1.0
+# Files are scanned again if modified shortly before the last scan (mtime granularity, clock skew).
+REFRESH_OVERLAP_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class RequestIndex:
         self._entries: OrderedDict[str, Entry] = OrderedDict()
         self._classes: dict[str, tuple[Any, ...]] = {}
         self._lock = threading.Lock()
+        self._scanned_at = 0.0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -73,38 +79,68 @@ class RequestIndex:
 
     def rebuild(self, directory: Path, now: float) -> int:
         """Load ids from the request files on disk (oldest first), then keep what live traffic added since."""
+        self._scanned_at = time.time()
+        loaded = self._scan(directory, now, since=None)
+        with self._lock:
+            for request_id, entry in self._entries.items():
+                loaded[request_id] = entry
+                loaded.move_to_end(request_id)
+            self._entries = loaded
+            self._trim()
+        self.ready.set()
+        return len(loaded)
+
+    def refresh(self, directory: Path, now: float) -> bool:
+        """Add ids other replicas logged to the shared volume since the last scan (at most once a second).
+
+        Called when feedback names an id this replica has not seen: behind a Service, feedback may reach
+        another replica than the one that answered the request. False if it ran too recently.
+        """
+        with self._lock:
+            if time.time() - self._scanned_at < REFRESH_MIN_SECONDS:
+                return False
+            since = self._scanned_at - REFRESH_OVERLAP_SECONDS
+            self._scanned_at = time.time()
+        found = self._scan(directory, now, since=since)
+        with self._lock:
+            for request_id, entry in found.items():
+                if request_id not in self._entries:
+                    self._entries[request_id] = entry
+            self._trim()
+        return True
+
+    def _trim(self) -> None:
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def _scan(self, directory: Path, now: float, since: float | None) -> OrderedDict[str, Entry]:
+        """Entries from request files (finished and being written) modified after `since`, oldest first."""
         loaded: OrderedDict[str, Entry] = OrderedDict()
         skipped = 0
         folder = directory / REQUESTS_DIR
         paths = sorted(folder.glob(f"*{RECORD_SUFFIX}"), key=_written_order) if folder.is_dir() else []
         for path in paths:
             try:
+                if since is not None and path.stat().st_mtime < since:
+                    continue
                 lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
             except OSError:
-                continue  # deleted by another replica's cap meanwhile
+                continue  # deleted by another replica's cap, or published (renamed) meanwhile
             for line in lines:
                 try:
                     record = RequestRecord.from_line(line)
                     logged_at = parse_timestamp(record.timestamp).timestamp()
                 except ValueError:
-                    skipped += 1
+                    skipped += 1  # a torn last line of a file being written, or damage
                     continue
                 if now - logged_at <= self.max_age_seconds:
                     loaded[record.request_id] = Entry(len(record.inputs), record.model_version, logged_at)
                     loaded.move_to_end(record.request_id)
                     if len(loaded) > self.max_entries:
                         loaded.popitem(last=False)
-        with self._lock:
-            for request_id, entry in self._entries.items():
-                loaded[request_id] = entry
-                loaded.move_to_end(request_id)
-            while len(loaded) > self.max_entries:
-                loaded.popitem(last=False)
-            self._entries = loaded
-        self.ready.set()
         if skipped:
-            log.warning("request index: skipped %d unreadable log lines", skipped)
-        return len(loaded)
+            log.info("request index: skipped %d unreadable log lines", skipped)
+        return loaded
 
 
 def _written_order(path: Path) -> str:

@@ -234,3 +234,18 @@ def test_feedback_without_the_log_says_it_is_off(client_factory, loader) -> None
 
 def test_log_metrics_are_in_the_contract() -> None:
     assert "mlops_inference_log_records_total" in contract.exported_series()
+
+
+def test_feedback_reaching_another_replica_finds_the_id_on_the_shared_volume(
+    serve, tmp_path: Path, tiny_model
+) -> None:
+    # Rotation far away: the record is still in replica a's file being written when b looks.
+    a = serve(log_settings(tmp_path, inference_log_rotate_seconds=3600))
+    b = serve(log_settings(tmp_path, inference_log_rotate_seconds=3600))
+    wait_for(lambda: feedback_ready(b))
+    rid = a.post("/v1/predict", json={"rows": in_distribution_rows(tiny_model, 2)}).headers["x-request-id"]
+    body = {"items": [{"request_id": rid, "labels": [0, 2]}]}
+    wait_for(lambda: b.post("/v1/feedback", json=body).status_code == 200, timeout=10)
+    a.__exit__(None, None, None)
+    b.__exit__(None, None, None)
+    assert [r.request_id for r in read_feedback(tmp_path)] == [rid]
