@@ -81,7 +81,10 @@ def test_logged_records_carry_the_response_request_id_inputs_and_outputs(
     client.__exit__(None, None, None)
 
     records = read_requests(tmp_path)
-    assert [r.request_id for r in records] == [response.headers["x-request-id"], named.headers["x-request-id"]]
+    assert [r.request_id for r in records] == [
+        response.headers["x-request-id"],
+        named.headers["x-request-id"],
+    ]
     first = records[0]
     assert first.model_name == "mlops-classifier" and first.model_version == "1"
     assert first.features == tiny_model.names
@@ -91,7 +94,9 @@ def test_logged_records_carry_the_response_request_id_inputs_and_outputs(
     assert not list((tmp_path / REQUESTS_DIR).glob(".*")), "files are published at shutdown"
 
 
-def test_request_id_header_on_every_prediction_even_when_not_sampled(serve, tmp_path: Path, tiny_model) -> None:
+def test_request_id_header_on_every_prediction_even_when_not_sampled(
+    serve, tmp_path: Path, tiny_model
+) -> None:
     client = serve(log_settings(tmp_path, inference_log_sample_rate=0.0))
     ids = {
         client.post("/v1/predict", json={"rows": in_distribution_rows(tiny_model, 1)}).headers["x-request-id"]
@@ -164,14 +169,20 @@ def test_a_full_queue_drops_and_counts() -> None:
 
 
 def feedback_ready(client: TestClient) -> bool:
-    return client.post("/v1/feedback", json={"items": [{"request_id": "probe", "label": 0}]}).status_code != 503
+    return (
+        client.post("/v1/feedback", json={"items": [{"request_id": "probe", "label": 0}]}).status_code != 503
+    )
 
 
 def test_feedback_is_validated_and_stored_beside_the_log(serve, tmp_path: Path, tiny_model) -> None:
     client = serve(log_settings(tmp_path))
     wait_for(lambda: feedback_ready(client))
-    one = client.post("/v1/predict", json={"rows": in_distribution_rows(tiny_model, 1)}).headers["x-request-id"]
-    three = client.post("/v1/predict", json={"rows": in_distribution_rows(tiny_model, 3)}).headers["x-request-id"]
+    one = client.post("/v1/predict", json={"rows": in_distribution_rows(tiny_model, 1)}).headers[
+        "x-request-id"
+    ]
+    three = client.post("/v1/predict", json={"rows": in_distribution_rows(tiny_model, 3)}).headers[
+        "x-request-id"
+    ]
 
     good = {"items": [{"request_id": one, "label": 2}, {"request_id": three, "labels": [0, 1, 1]}]}
     assert client.post("/v1/feedback", json=good).json() == {"accepted": 2}
@@ -203,7 +214,9 @@ def test_feedback_is_validated_and_stored_beside_the_log(serve, tmp_path: Path, 
 
 def test_feedback_after_a_restart_finds_ids_logged_before_it(serve, tmp_path: Path, tiny_model) -> None:
     first = serve(log_settings(tmp_path))
-    rid = first.post("/v1/predict", json={"rows": in_distribution_rows(tiny_model, 2)}).headers["x-request-id"]
+    rid = first.post("/v1/predict", json={"rows": in_distribution_rows(tiny_model, 2)}).headers[
+        "x-request-id"
+    ]
     first.__exit__(None, None, None)
 
     second = serve(log_settings(tmp_path))
@@ -218,7 +231,9 @@ def test_feedback_after_a_restart_finds_ids_logged_before_it(serve, tmp_path: Pa
 def test_feedback_for_an_expired_request_is_refused(serve, tmp_path: Path, tiny_model) -> None:
     client = serve(log_settings(tmp_path, feedback_max_age_seconds=0.3))
     wait_for(lambda: feedback_ready(client))
-    rid = client.post("/v1/predict", json={"rows": in_distribution_rows(tiny_model, 1)}).headers["x-request-id"]
+    rid = client.post("/v1/predict", json={"rows": in_distribution_rows(tiny_model, 1)}).headers[
+        "x-request-id"
+    ]
     wait_for(lambda: client.post("/v1/feedback", json={"items": [{"request_id": rid, "label": 0}]}).status_code
              == 404)  # fmt: skip
     response = client.post("/v1/feedback", json={"items": [{"request_id": rid, "label": 0}]})

@@ -32,7 +32,11 @@ def log_env(directory: Path, **extra: str) -> dict[str, str]:
 
 def with_env(proc: ManagedProcess, env: dict[str, str]) -> ManagedProcess:
     return ManagedProcess(
-        name=proc.name, argv=proc.argv, ready_url=proc.ready_url, log_path=proc.log_path, env={**proc.env, **env}
+        name=proc.name,
+        argv=proc.argv,
+        ready_url=proc.ready_url,
+        log_path=proc.log_path,
+        env={**proc.env, **env},
     )
 
 
@@ -103,7 +107,8 @@ def test_a_full_disk_is_counted_and_predictions_still_answer(
     try:
         proc.start().wait_ready(timeout=90)
         statuses = [
-            httpx.post(f"{url}/v1/predict", json={"rows": [ROW] * 20}, timeout=10).status_code for _ in range(60)
+            httpx.post(f"{url}/v1/predict", json={"rows": [ROW] * 20}, timeout=10).status_code
+            for _ in range(60)
         ]
         assert statuses == [200] * 60, proc.log_tail()
         failed = 'mlops_inference_log_records_total{kind="requests",outcome="failed"}'
@@ -127,7 +132,9 @@ def median_latency_ms(url: str, n: int) -> float:
     return statistics.median(timings)
 
 
-def test_logging_every_request_adds_little_latency(tmp_path: Path, mlflow_server: str, model_name: str) -> None:
+def test_logging_every_request_adds_little_latency(
+    tmp_path: Path, mlflow_server: str, model_name: str
+) -> None:
     train_model(mlflow_server, model_name)
     figures = {}
     for mode, env in (("off", {}), ("on", log_env(tmp_path / "log"))):
