@@ -14,6 +14,7 @@ any replica) are deleted until the directory fits `max_bytes` with room for the 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import itertools
 import logging
 import os
@@ -159,7 +160,8 @@ class InferenceLog:
         """Write what is queued, close (publish) the open files and stop the thread."""
         if self._thread is None:
             return
-        self._queue.put(_STOP)
+        with contextlib.suppress(queue.Full):
+            self._queue.put(_STOP, timeout=timeout)
         self._thread.join(timeout)
         self._thread = None
 
@@ -174,11 +176,16 @@ class InferenceLog:
                 item = None
             if item is _STOP:
                 break
-            self._rotate_old_files()
-            if isinstance(item, _Pending):
-                self._write_request(item)
-            elif isinstance(item, _FeedbackBatch):
-                self._write_feedback(item)
+            try:
+                self._rotate_old_files()
+                if isinstance(item, _Pending):
+                    self._write_request(item)
+                elif isinstance(item, _FeedbackBatch):
+                    self._write_feedback(item)
+            except Exception:  # the writer must outlive any one bad record, or the queue fills for good
+                log.exception("inference log: unexpected error in the writer")
+                if isinstance(item, _FeedbackBatch) and not item.done.done():
+                    item.done.set_exception(OSError("inference log writer error"))
         for kind in list(self._files):
             self._close(kind)
 

@@ -14,7 +14,7 @@ from mlops_contract import metrics as contract
 from mlops_contract.inference_log import FEEDBACK_DIR, REQUESTS_DIR, FeedbackRecord, RequestRecord
 from services.serving.app import create_app
 from services.serving.inference_log import InferenceLog, LogConfig
-from services.serving.request_index import RequestIndex
+from services.serving.request_index import Entry, RequestIndex
 from services.serving.settings import Settings
 from tests.services.conftest import MemoryLoader, TinyModel, in_distribution_rows, wait_for
 
@@ -264,3 +264,28 @@ def test_feedback_reaching_another_replica_finds_the_id_on_the_shared_volume(
     a.__exit__(None, None, None)
     b.__exit__(None, None, None)
     assert [r.request_id for r in read_feedback(tmp_path)] == [rid]
+
+
+def test_the_index_is_bounded_and_its_rebuild_skips_torn_lines_and_old_requests(tmp_path: Path) -> None:
+    folder = tmp_path / REQUESTS_DIR
+    folder.mkdir()
+
+    def line(rid: str, stamp: str) -> str:
+        return RequestRecord(rid, stamp, "m", "3", ("a",), ((1.0,), (2.0,)), (0, 1)).to_line()
+
+    (folder / "20260101T000000-a-1-000000.jsonl").write_text(
+        line("old", "2020-01-01T00:00:00.000Z") + "\n" + line("r1", "2026-11-29T10:00:00.000Z") + "\n"
+    )
+    # A file another replica is still writing, its last line torn.
+    (folder / ".20260101T000001-b-1-000000.jsonl").write_text(
+        line("r2", "2026-11-29T10:00:01.000Z") + "\n" + line("r3", "2026-11-29T10:00:02.000Z")[:40]
+    )
+    index = RequestIndex(max_entries=2, max_age_seconds=86400)
+    index.add("live", Entry(1, "4", 1_800_000_000.0))
+    now = 1_795_953_600.0  # 2026-11-29T12:00:00Z
+    assert index.rebuild(tmp_path, now) == 2
+    assert index.ready.is_set()
+    assert index.get("old") is None and index.get("r3") is None
+    assert index.get("r1") is None, "bounded: the oldest entry fell out"
+    assert index.get("r2") == Entry(2, "3", 1_795_946_401.0)  # 10:00:01Z
+    assert index.get("live") is not None, "what live traffic added during the rebuild is kept"

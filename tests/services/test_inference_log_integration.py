@@ -7,12 +7,14 @@ import shutil
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from sklearn.datasets import load_breast_cancer
 
+from devloop.mlflow_server import MlflowServerSpec, mlflow_server_process
 from devloop.process import ManagedProcess
 from mlops_contract.inference_log import REQUESTS_DIR, RequestRecord
 from mlops_contract.names import Env
@@ -20,6 +22,19 @@ from tests.conftest import free_port
 from tests.services.test_serving_integration import ROW, serving_process, train_model, wait_until
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `mlflow server` for this module, with more patience than the session one: on a loaded 2-core
+    machine its start alone has taken over two minutes."""
+    spec = MlflowServerSpec(state_dir=tmp_path_factory.mktemp("mlflow-log"), port=free_port())
+    proc = mlflow_server_process(spec).start()
+    try:
+        proc.wait_ready(timeout=400)
+        yield spec.url
+    finally:
+        proc.stop()
 
 
 def log_env(directory: Path, **extra: str) -> dict[str, str]:
