@@ -131,7 +131,8 @@ class InferenceLog:
             return
         # Indexed now, not when written, so feedback sent right after the response finds it.
         self.index.add(rid, Entry(len(predictions), model.ref.version, now))
-        self.index.remember_classes(model.ref.version, model.classes)
+        if self.index.classes(model.ref.version) is None:  # `classes` converts every label: once a version
+            self.index.remember_classes(model.ref.version, model.classes)
 
     def submit_feedback(self, records: list[FeedbackRecord]) -> concurrent.futures.Future[None]:
         """Enqueue feedback; the future resolves once it is on disk (or fails with the write error)."""
