@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlops_contract.names import DEFAULT_MODEL_NAME, MLFLOW_PORT, SERVING_METRICS_PORT, SERVING_PORT
+from monitoring.thresholds import Thresholds
 
 # The README's curl example; found next to the package so the check does not depend on the working directory.
 EXAMPLE_REQUEST = Path(__file__).resolve().parents[1] / "examples" / "predict.json"
@@ -40,6 +41,16 @@ class DevLoopConfig:
     reload_interval_seconds: float = 5.0
     example_request: Path = EXAMPLE_REQUEST
     exit_when_ready: bool = False
+    inference_log_sample_rate: float = 0.0
+    """Share of predictions logged to `<state_dir>/inference-log` (0: the log is off)."""
+    drift_psi: float = Thresholds.drift_psi
+    drift_share: float = Thresholds.drift_share
+    drift_feature_psi: float = Thresholds.drift_feature_psi
+
+    @property
+    def inference_log_dir(self) -> Path | None:
+        """Where serving writes the inference log, or None when it is off."""
+        return self.state_dir / "inference-log" if self.inference_log_sample_rate > 0 else None
 
     @property
     def mlflow_url(self) -> str:
@@ -74,6 +85,16 @@ def _positive_float(value: str) -> float:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
     if number <= 0:
         raise argparse.ArgumentTypeError(f"{number} must be > 0")
+    return number
+
+
+def _fraction(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0 <= number <= 1:
+        raise argparse.ArgumentTypeError(f"{number} must be between 0 and 1")
     return number
 
 
@@ -122,6 +143,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between serving's checks of the champion alias",
     )
     parser.add_argument(
+        "--inference-log",
+        dest="inference_log_sample_rate",
+        type=_fraction,
+        default=d.inference_log_sample_rate,
+        metavar="RATE",
+        help="log this share of predictions (0-1) to <state-dir>/inference-log and accept /v1/feedback",
+    )
+    parser.add_argument(
+        "--drift-psi", type=_positive_float, default=d.drift_psi, help="PSI above which a feature drifted"
+    )
+    parser.add_argument(
+        "--drift-share",
+        type=_fraction,
+        default=d.drift_share,
+        help="DatasetDrift fires when this share of the features drifted",
+    )
+    parser.add_argument(
+        "--drift-feature-psi",
+        type=_positive_float,
+        default=d.drift_feature_psi,
+        help="FeatureDrift fires when any one feature's PSI is above this",
+    )
+    parser.add_argument(
         "--check",
         "--exit-when-ready",
         dest="exit_when_ready",
@@ -143,6 +187,10 @@ def parse_args(argv: Sequence[str]) -> DevLoopConfig:
         ports["--prometheus-port"] = ns.prometheus_port
         ports["--alertmanager-port"] = ns.alertmanager_port
         ports["--trigger-port"] = ns.trigger_port
+    if ns.drift_feature_psi < ns.drift_psi:
+        raise DevLoopConfigError(
+            "--drift-feature-psi must be at least --drift-psi (it is the single-feature bar)"
+        )
     if len(set(ports.values())) != len(ports):
         raise DevLoopConfigError(f"ports must differ: {ports}")
     return DevLoopConfig(
@@ -161,4 +209,8 @@ def parse_args(argv: Sequence[str]) -> DevLoopConfig:
         retrain=ns.retrain,
         reload_interval_seconds=ns.reload_interval,
         exit_when_ready=ns.exit_when_ready,
+        inference_log_sample_rate=ns.inference_log_sample_rate,
+        drift_psi=ns.drift_psi,
+        drift_share=ns.drift_share,
+        drift_feature_psi=ns.drift_feature_psi,
     )

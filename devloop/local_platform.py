@@ -9,12 +9,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from devloop.config import DevLoopConfig
 from devloop.mlflow_server import MlflowServerSpec, mlflow_server_process
 from devloop.monitoring_stack import (
+    LOCAL_THRESHOLDS,
     MonitoringSpec,
     alertmanager_binary,
     alertmanager_process,
@@ -51,8 +52,8 @@ def training_env(cfg: DevLoopConfig) -> dict[str, str]:
 
 
 def serving_env(cfg: DevLoopConfig) -> dict[str, str]:
-    """Serving's environment: registry, alias, reload interval, bind address."""
-    return {
+    """Serving's environment: registry, alias, reload interval, bind address, inference log."""
+    env = {
         **client_env(cfg),
         Env.MODEL_ALIAS: CHAMPION_ALIAS,
         Env.RELOAD_INTERVAL_SECONDS: str(cfg.reload_interval_seconds),
@@ -60,6 +61,10 @@ def serving_env(cfg: DevLoopConfig) -> dict[str, str]:
         Env.SERVING_PORT: str(cfg.serving_port),
         Env.SERVING_METRICS_PORT: str(cfg.serving_metrics_port),
     }
+    if cfg.inference_log_dir is not None:
+        env[Env.INFERENCE_LOG_DIR] = str(cfg.inference_log_dir)
+        env[Env.INFERENCE_LOG_SAMPLE_RATE] = str(cfg.inference_log_sample_rate)
+    return env
 
 
 @dataclass
@@ -155,6 +160,12 @@ class LocalPlatform:
             trigger_port=self.cfg.trigger_port,
             serving_target=f"{self.cfg.host}:{self.cfg.serving_metrics_port}",
             mlflow_target=f"{self.cfg.host}:{self.cfg.mlflow_port}",
+            thresholds=replace(
+                LOCAL_THRESHOLDS,
+                drift_psi=self.cfg.drift_psi,
+                drift_share=self.cfg.drift_share,
+                drift_feature_psi=self.cfg.drift_feature_psi,
+            ),
         )
 
     def start_monitoring(self) -> None:

@@ -17,6 +17,7 @@ from typing import Protocol
 import pulumi
 
 from infra.schema import REPO_ROOT
+from monitoring.thresholds import Thresholds
 
 PROJECT = "mlops-platform"
 
@@ -99,6 +100,29 @@ class HostPorts:
     prometheus: int
 
 
+class AccessMode(StrEnum):
+    """PVC access modes the inference-log volume supports."""
+
+    READ_WRITE_ONCE = "ReadWriteOnce"
+    READ_WRITE_MANY = "ReadWriteMany"
+
+
+@dataclass(frozen=True)
+class InferenceLogConfig:
+    """The opt-in inference log: sampling, disk cap and the volume it lives on."""
+
+    enabled: bool
+    sample_rate: float
+    max_bytes: int
+    """Cap on the log's total size (serving deletes the oldest files beyond it)."""
+    storage: str
+    """PVC size; at least max_bytes plus headroom."""
+    storage_class: str | None
+    """None: the stack's storageClass (or the cluster default)."""
+    access_mode: AccessMode
+    """ReadWriteOnce suits one node (local-path); several nodes need ReadWriteMany."""
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """Every option of a stack, typed; defaults live in Pulumi.yaml's config schema."""
@@ -141,6 +165,9 @@ class StackConfig:
     prebuilt_images: Mapping[str, str] | None
     """Image name -> digest reference built elsewhere (CI); None builds the images in the program."""
     credentials: Credentials
+    inference_log: InferenceLogConfig
+    thresholds: Thresholds
+    """Alert thresholds (drift keys from config, the rest the defaults)."""
 
     @property
     def kubernetes_version(self) -> str:
@@ -371,6 +398,56 @@ def load_stack_config(
         image_platform=_image_platform(r),
         prebuilt_images=prebuilt,
         credentials=_credentials(r),
+        inference_log=_inference_log(r),
+        thresholds=_thresholds(r),
+    )
+
+
+_UNITS = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
+
+
+def _quantity_bytes(quantity: str) -> int:
+    """Bytes in a validated `_QUANTITY` like 1.5Gi."""
+    return int(float(quantity[:-2]) * _UNITS[quantity[-2:]])
+
+
+def _inference_log(r: _Reader) -> InferenceLogConfig:
+    storage = r.matching("inferenceLogStorage", _QUANTITY, "a storage quantity like 2Gi")
+    max_bytes = r.integer("inferenceLogMaxBytes", 64 * 1024, 2**50)
+    # Headroom for the files being written and another replica's, which the cap counts but cannot delete.
+    if max_bytes > _quantity_bytes(storage) * 0.9:
+        raise r.fail(
+            "inferenceLogMaxBytes",
+            f"{max_bytes} must be at most 90% of inferenceLogStorage ({storage}) so the volume never fills",
+        )
+    mode = r.raw("inferenceLogAccessMode").strip()
+    try:
+        access_mode = AccessMode(mode)
+    except ValueError:
+        allowed = ", ".join(m.value for m in AccessMode)
+        raise r.fail("inferenceLogAccessMode", f"{mode!r} is not one of {allowed}") from None
+    return InferenceLogConfig(
+        enabled=r.boolean("inferenceLogEnabled"),
+        sample_rate=r.number("inferenceLogSampleRate", 0.0, 1.0),
+        max_bytes=max_bytes,
+        storage=storage,
+        storage_class=r.text("inferenceLogStorageClass"),
+        access_mode=access_mode,
+    )
+
+
+def _thresholds(r: _Reader) -> Thresholds:
+    psi = r.number("driftPsi", 0.01, 10.0)
+    feature_psi = r.number("driftFeaturePsi", 0.01, 10.0)
+    if feature_psi < psi:
+        raise r.fail(
+            "driftFeaturePsi", f"{feature_psi} must be >= driftPsi ({psi}): it is the single-feature bar"
+        )
+    return Thresholds(
+        drift_psi=psi,
+        drift_share=r.number("driftShare", 0.01, 1.0),
+        drift_feature_psi=feature_psi,
+        drift_min_rows=r.integer("driftMinRows", 10, 1_000_000),
     )
 
 

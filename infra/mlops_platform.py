@@ -26,6 +26,7 @@ from infra.components.cluster import (
 )
 from infra.components.data_volumes import TrainingDataVolume, TrainingDataVolumeArgs
 from infra.components.images import Delivery, Images, ImagesArgs
+from infra.components.inference_log import InferenceLogVolume, InferenceLogVolumeArgs
 from infra.components.mlflow_identities import (
     PROMETHEUS,
     SERVING,
@@ -55,7 +56,7 @@ from infra.components.network_policies import LOCAL_POD_CIDR, NetworkArgs
 from infra.components.pod_security import Resources
 from infra.components.retrain_admission import RetrainAdmission, RetrainAdmissionArgs
 from infra.components.service import cluster_url
-from infra.components.serving import Serving, ServingArgs
+from infra.components.serving import Serving, ServingArgs, ServingLogArgs
 from infra.components.training_jobs import TrainingJobs, TrainingJobsArgs
 from infra.components.workloads import MlflowClientArgs
 from infra.config import SNAPSHOTS_DATASET, ClusterMode, SecretValue, StackConfig
@@ -312,6 +313,7 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
         ),
         opts=k8s_opts,
     )
+    inference_log = _inference_log(cfg, namespace, k8s_opts)
     training = TrainingJobs(
         "training",
         TrainingJobsArgs(
@@ -324,6 +326,8 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             dataset=TRAINING_DATA_DIR if cfg.training_dataset == SNAPSHOTS_DATASET else cfg.training_dataset,
             target_column=cfg.training_target_column,
             training_data_claim=training_data.claim_name,
+            # Retraining learns from the labelled requests serving logs (read-only here).
+            inference_log_claim=None if inference_log is None else inference_log.claim_name,
             feedback_window_hours=cfg.feedback_window_hours,
             feedback_weight=cfg.feedback_weight,
             promotion_margin=cfg.promotion_margin,
@@ -348,6 +352,7 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             max_in_flight=cfg.serving_max_in_flight,
             node_port=NODE_PORTS["serving"] if cfg.node_ports else None,
             depends_on=[training.bootstrap_job],
+            inference_log=inference_log,
         ),
         opts=after_identities,
     )
@@ -377,6 +382,7 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             grafana_admin_password=_secret(cfg.credentials.grafana_admin_password),
             mlflow_scrape_secret=identities.secrets[PROMETHEUS.user],
             retrain_trigger_token=_secret(cfg.credentials.retrain_trigger_token),
+            thresholds=cfg.thresholds,
         ),
         opts=ResourceOptions.merge(k8s_opts, ResourceOptions(depends_on=[mlflow, identities.job])),
     )
@@ -406,6 +412,26 @@ def _network(cfg: StackConfig) -> NetworkArgs:
         return NetworkArgs(host_exposed=False, pod_cidr=None, api_server_ports=(443, 6443))
     api_port = KIND_API_SERVER_PORT if cfg.cluster_mode is ClusterMode.KIND else MINIKUBE_API_SERVER_PORT
     return NetworkArgs(host_exposed=cfg.node_ports, pod_cidr=LOCAL_POD_CIDR, api_server_ports=(443, api_port))
+
+
+def _inference_log(cfg: StackConfig, namespace: Namespace, opts: ResourceOptions) -> ServingLogArgs | None:
+    """The inference-log volume and what serving needs to write it, when the stack turns the log on."""
+    log = cfg.inference_log
+    if not log.enabled:
+        return None
+    volume = InferenceLogVolume(
+        "inference-log",
+        InferenceLogVolumeArgs(
+            namespace=namespace.name,
+            stack=cfg.stack,
+            storage=log.storage,
+            storage_class=log.storage_class or cfg.storage_class,
+            access_mode=log.access_mode.value,
+            protect=cfg.protect_volumes,
+        ),
+        opts=opts,
+    )
+    return ServingLogArgs(claim_name=volume.claim_name, sample_rate=log.sample_rate, max_bytes=log.max_bytes)
 
 
 def export(platform: Platform) -> None:

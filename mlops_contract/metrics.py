@@ -107,6 +107,18 @@ DRIFT_WINDOW_ROWS = MetricSpec(
     Kind.GAUGE,
     "Rows currently in the drift window (scores are noisy when small).",
 )
+INFERENCE_LOG_RECORDS = MetricSpec(
+    "mlops_inference_log_records",
+    Kind.COUNTER,
+    "Inference-log and feedback records by outcome: written, dropped (queue full) or failed (write error).",
+    ("kind", "outcome"),
+)
+FEEDBACK_ITEMS = MetricSpec(
+    "mlops_feedback_items",
+    Kind.COUNTER,
+    "Feedback items received on /v1/feedback: accepted, or rejected (a batch is accepted or rejected whole).",
+    ("outcome",),
+)
 
 ALL: tuple[MetricSpec, ...] = (
     HTTP_REQUESTS,
@@ -121,6 +133,8 @@ ALL: tuple[MetricSpec, ...] = (
     FEATURE_DRIFT,
     DRIFT_SCORE,
     DRIFT_WINDOW_ROWS,
+    INFERENCE_LOG_RECORDS,
+    FEEDBACK_ITEMS,
 )
 
 

@@ -13,14 +13,17 @@ from typing import Any
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.builders import prometheus, stat, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.dashboard import DataSourceRef
+from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableRefresh
 
 from mlops_contract.metrics import (
     BATCH_ROWS,
     DRIFT_SCORE,
     FEATURE_DRIFT,
+    FEEDBACK_ITEMS,
     HTTP_LATENCY,
     HTTP_REQUESTS,
+    HTTP_SHED,
+    INFERENCE_LOG_RECORDS,
     MODEL_AGE,
     MODEL_INFO,
     MODEL_LOADED,
@@ -28,6 +31,7 @@ from mlops_contract.metrics import (
     PREDICTIONS,
 )
 from mlops_contract.names import Route
+from monitoring.recording import FEATURE_PSI
 from monitoring.sources import Job
 
 DATASOURCE_UID = "prometheus"
@@ -43,6 +47,17 @@ class PanelSpec:
     unit: str = "short"
     kind: str = "timeseries"  # or "stat"
     width: int = 12
+    repeat: str | None = None
+    """A dashboard variable: Grafana draws one copy of the panel per selected value."""
+
+
+@dataclass(frozen=True)
+class VariableSpec:
+    """A query variable: the values of `label` on the series `query` selects."""
+
+    name: str
+    label: str
+    query: str
 
 
 @dataclass(frozen=True)
@@ -52,6 +67,7 @@ class DashboardSpec:
     uid: str
     title: str
     panels: tuple[PanelSpec, ...]
+    variables: tuple[VariableSpec, ...] = ()
 
 
 SERVING = f'job="{Job.SERVING}"'
@@ -69,6 +85,8 @@ def serving_dashboard() -> DashboardSpec:
     """Traffic, latency, errors, predictions by class, served version, drift per feature, model age."""
     requests = HTTP_REQUESTS.series()[0]
     rows = BATCH_ROWS.series()[0]
+    log_records = INFERENCE_LOG_RECORDS.series()[0]
+    feedback = FEEDBACK_ITEMS.series()[0]
     return DashboardSpec(
         "mlops-serving",
         "MLOps / Model serving",
@@ -90,6 +108,12 @@ def serving_dashboard() -> DashboardSpec:
                     ),
                 ),
                 "percentunit",
+            ),
+            PanelSpec(
+                # Admission control's refusals (503 + Retry-After): the capacity signal before latency grows.
+                "Shed requests per second by reason",
+                ((f"sum by (reason) (rate({HTTP_SHED.series()[0]}{{{SERVING}}}[1m]))", "{{reason}}"),),
+                "reqps",
             ),
             PanelSpec(
                 "Predictions by class",
@@ -157,7 +181,27 @@ def serving_dashboard() -> DashboardSpec:
                 ),
                 "short",
             ),
+            PanelSpec(
+                "Inference log records and feedback",
+                (
+                    (
+                        f"sum by (kind, outcome) (rate({log_records}{{{SERVING}}}[5m]))",
+                        "{{kind}} {{outcome}}",
+                    ),
+                    (f"sum by (outcome) (rate({feedback}{{{SERVING}}}[5m]))", "feedback items {{outcome}}"),
+                ),
+                "ops",
+            ),
+            # One panel per feature: the alerts look at the largest and the share, this shows which.
+            PanelSpec(
+                "PSI: $feature",
+                ((f'{FEATURE_PSI}{{{SERVING},feature=~"$feature"}}', "{{feature}}"),),
+                "short",
+                width=6,
+                repeat="feature",
+            ),
         ),
+        (VariableSpec("feature", "Feature", f"label_values({FEATURE_DRIFT.name}{{{SERVING}}}, feature)"),),
     )
 
 
@@ -225,9 +269,21 @@ def build(spec: DashboardSpec) -> dict[str, Any]:
         .time("now-1h", "now")
         .timezone("browser")
     )
+    for variable in spec.variables:
+        builder = builder.with_variable(
+            db.QueryVariable(variable.name)
+            .label(variable.label)
+            .query(variable.query)
+            .datasource(DATASOURCE)
+            .multi(True)
+            .include_all(True)
+            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        )
     for panel in spec.panels:
         maker = stat.Panel() if panel.kind == "stat" else timeseries.Panel()
         built = maker.title(panel.title).datasource(DATASOURCE).unit(panel.unit).height(8).span(panel.width)
+        if panel.repeat is not None:
+            built = built.repeat(panel.repeat).repeat_direction("h")
         for index, (expr, legend) in enumerate(panel.queries):
             built = built.with_target(
                 prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(chr(ord("A") + index))

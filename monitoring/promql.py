@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 _SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{")
-_BARE = re.compile(r"\b((?:mlops|mlflow|kube)_[a-zA-Z0-9_:]+|up)\b(?!\{)")
+# Whole names only: `job:mlops_x:max{...}` (a recorded series) holds `mlops_x` but does not use it bare.
+_BARE = re.compile(r"(?<![\w:])((?:mlops|mlflow|kube)_[a-zA-Z0-9_:]+|up)(?![\w:{])")
 
 
 def metric_names(expr: str) -> set[str]:

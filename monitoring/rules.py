@@ -1,7 +1,7 @@
 """Prometheus alert rules, built from the metrics contract and the thresholds.
 
-Each alert names a runbook section in docs/runbooks.md. `drift` alerts carry the label `action: retrain`,
-which Alertmanager routes to the retrain trigger.
+Each alert names a runbook section in docs/runbooks.md. The drift alerts (DatasetDrift, FeatureDrift) carry
+the label `action: retrain`, which Alertmanager routes to the retrain trigger.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_contract.metrics import (
-    DRIFT_SCORE,
-    DRIFT_WINDOW_ROWS,
     HTTP_LATENCY,
     HTTP_REQUESTS,
     HTTP_SHED,
@@ -20,6 +18,7 @@ from mlops_contract.metrics import (
     MODEL_RELOAD_FAILURES,
 )
 from mlops_contract.names import Route
+from monitoring.recording import DRIFTED_SHARE, MAX_PSI, recording_rules
 from monitoring.sources import Job
 from monitoring.thresholds import Thresholds
 
@@ -125,12 +124,21 @@ def alert_rules(t: Thresholds | None = None) -> list[AlertRule]:
             f"Serving refuses more than {t.shed_ratio:.0%} of requests with 503 (admission limits reached).",
         ),
         AlertRule(
-            "FeatureDrift",
-            f"max({DRIFT_SCORE.name}{{{serving}}}) > {t.drift_psi}"
-            f" and max({DRIFT_WINDOW_ROWS.name}{{{serving}}}) >= {t.drift_min_rows}",
+            "DatasetDrift",
+            f"max({DRIFTED_SHARE}{{{serving}}}) >= {t.drift_share}",
             t.drift_for,
             "warning",
-            f"Inputs drifted from the training data (mean PSI > {t.drift_psi}): retraining is triggered.",
+            f"At least {t.drift_share:.0%} of the features drifted (PSI > {t.drift_psi}):"
+            " retraining is triggered.",
+            {RETRAIN_LABEL[0]: RETRAIN_LABEL[1]},
+        ),
+        AlertRule(
+            "FeatureDrift",
+            f"max({MAX_PSI}{{{serving}}}) > {t.drift_feature_psi}",
+            t.drift_for,
+            "warning",
+            f"A feature drifted strongly (PSI > {t.drift_feature_psi}); the dashboard's per-feature panels"
+            " show which: retraining is triggered.",
             {RETRAIN_LABEL[0]: RETRAIN_LABEL[1]},
         ),
         AlertRule(
@@ -174,4 +182,6 @@ def alert_rules(t: Thresholds | None = None) -> list[AlertRule]:
 
 def rules_document(t: Thresholds | None = None) -> dict[str, Any]:
     """The rules file Prometheus loads."""
-    return {"groups": [{"name": "mlops-platform", "rules": [r.as_dict() for r in alert_rules(t)]}]}
+    # One group: rules in a group run in order, so alerts see this evaluation's recorded drift series.
+    rules = [r.as_dict() for r in recording_rules(t)] + [r.as_dict() for r in alert_rules(t)]
+    return {"groups": [{"name": "mlops-platform", "rules": rules}]}

@@ -14,9 +14,13 @@ class Thresholds:
     p99_latency_seconds: float = 0.25
     """p99 of /v1/predict."""
     drift_psi: float = 0.2
-    """Overall drift score (mean PSI) above which inputs no longer look like training data."""
+    """A feature has drifted when its PSI exceeds this (counted for the dataset-level alert)."""
+    drift_share: float = 0.5
+    """Dataset-level drift: at least this share of the features has drifted."""
+    drift_feature_psi: float = 0.5
+    """Feature-level drift: any one feature's PSI above this, however few drifted."""
     drift_min_rows: int = 100
-    """Ignore drift while the window holds fewer rows (PSI is noisy on few rows)."""
+    """Ignore a replica's drift while its window holds fewer rows (PSI is noisy on few rows)."""
     model_max_age_seconds: int = 7 * 86400
     """Champion older than this: retraining is not producing better models."""
     shed_ratio: float = 0.01

@@ -12,6 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi import Input, Output, ResourceOptions
 
+from infra.components.inference_log import inference_log_volume
 from infra.components.namespace import SERVING_APP
 from infra.components.pod_security import (
     Resources,
@@ -27,6 +28,7 @@ from infra.components.service import cluster_url, http_service
 from infra.components.workloads import MlflowClientArgs, mlflow_client_env, plain_env
 from mlops_contract.names import (
     CHAMPION_ALIAS,
+    INFERENCE_LOG_MOUNT_PATH,
     SERVING_METRICS_PORT,
     SERVING_PORT,
     SERVING_SERVICE_NAME,
@@ -41,6 +43,18 @@ PRE_STOP_SLEEP_SECONDS = 5
 # The grace covers the preStop sleep, serving's own shutdown budget and a margin.
 TERMINATION_GRACE_SECONDS = PRE_STOP_SLEEP_SECONDS + SERVING_SHUTDOWN_GRACE_SECONDS + 5
 HPA_CPU_UTILIZATION = 70
+
+
+@dataclass(frozen=True)
+class ServingLogArgs:
+    """The inference log serving writes (docs/serving.md)."""
+
+    claim_name: Input[str]
+    """The inference-log PVC."""
+    sample_rate: float
+    """Share of prediction requests logged."""
+    max_bytes: int
+    """Cap on the log's total size."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,8 @@ class ServingArgs:
     """Expose on this NodePort (kind/minikube), None for ClusterIP only."""
     depends_on: list[pulumi.Resource]
     """Start only after these (the bootstrap training Job, so a champion exists)."""
+    inference_log: ServingLogArgs | None = None
+    """Log sampled requests to this volume (None: no log, no feedback)."""
 
 
 def serving_env(args: ServingArgs) -> list[k8s.core.v1.EnvVarArgs]:
@@ -85,9 +101,20 @@ def serving_env(args: ServingArgs) -> list[k8s.core.v1.EnvVarArgs]:
                 Env.SERVING_PORT: str(SERVING_PORT),
                 Env.SERVING_METRICS_PORT: str(SERVING_METRICS_PORT),
                 Env.LOG_LEVEL: "INFO",
+                **_log_env(args.inference_log),
             }
         ),
     ]
+
+
+def _log_env(log: ServingLogArgs | None) -> dict[Env, str]:
+    if log is None:
+        return {}
+    return {
+        Env.INFERENCE_LOG_DIR: INFERENCE_LOG_MOUNT_PATH,
+        Env.INFERENCE_LOG_SAMPLE_RATE: str(log.sample_rate),
+        Env.INFERENCE_LOG_MAX_BYTES: str(log.max_bytes),
+    }
 
 
 class Serving(pulumi.ComponentResource):
@@ -104,6 +131,11 @@ class Serving(pulumi.ComponentResource):
         meta_labels = labels(args.stack, SERVING_APP, "serving")
         account = service_account(f"{name}-serving", SERVING_APP, ns, meta_labels, self)
         tmp_vol, tmp_mount = tmp_dir(512)
+        volumes, mounts = [tmp_vol], [tmp_mount]
+        if args.inference_log is not None:
+            log_vol, log_mount = inference_log_volume(args.inference_log.claim_name, read_only=False)
+            volumes.append(log_vol)
+            mounts.append(log_mount)
 
         def probe(route: Route, period: int, failures: int) -> k8s.core.v1.ProbeArgs:
             return http_probe(route.value, "http", period, failures)
@@ -158,10 +190,10 @@ class Serving(pulumi.ComponentResource):
                                         sleep=k8s.core.v1.SleepActionArgs(seconds=PRE_STOP_SLEEP_SECONDS)
                                     )
                                 ),
-                                volume_mounts=[tmp_mount],
+                                volume_mounts=mounts,
                             )
                         ],
-                        volumes=[tmp_vol],
+                        volumes=volumes,
                     ),
                 ),
             ),

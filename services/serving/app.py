@@ -14,6 +14,8 @@ from mlops_contract.names import Route
 from services.serving.admission import RETRY_AFTER_SECONDS, Admission, AdmissionLimits, ShedReason
 from services.serving.batching import Batcher, Overloaded
 from services.serving.errors import summarize_errors
+from services.serving.feedback import router as feedback_router
+from services.serving.inference_log import build_inference_log
 from services.serving.loader import ModelLoader, quiet_sklearn
 from services.serving.metrics import ServingMetrics
 from services.serving.middleware import ServingMiddleware
@@ -30,16 +32,21 @@ def create_app(settings: Settings, loader: ModelLoader) -> FastAPI:
     state = ServingState(drift_window=settings.drift_window)
     metrics = ServingMetrics(state)
     batcher = Batcher(max_rows=settings.max_batch_rows, max_queued_rows=settings.max_queued_rows)
+    inference_log = build_inference_log(settings, metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         quiet_sklearn()
         batcher.start()
+        if inference_log is not None:
+            inference_log.start()
         task = asyncio.create_task(watch_alias(settings, loader, state, metrics), name="model-watcher")
         try:
             yield
         finally:
             await batcher.stop()
+            if inference_log is not None:
+                await asyncio.to_thread(inference_log.stop)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -54,10 +61,12 @@ def create_app(settings: Settings, loader: ModelLoader) -> FastAPI:
     app.state.serving = state
     app.state.metrics = metrics
     app.state.batcher = batcher
+    app.state.inference_log = inference_log
     app.include_router(router)
     for protocol in (mlflow_scoring, oip_v2, kserve_v1):
         app.include_router(protocol.router)
     install_openapi(app)
+    app.include_router(feedback_router)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(Overloaded, _overloaded(metrics))  # type: ignore[arg-type]
     # Added first, so it runs inside ServingMiddleware: its refusals are counted and logged like any answer.

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from services.serving.batching import Batcher, Prediction
+from services.serving.inference_log import log_prediction
 from services.serving.metrics import ServingMetrics
 from services.serving.state import Served
 
@@ -34,4 +35,6 @@ async def infer(app_state: Any, served: Served, matrix: npt.NDArray[np.float64])
     version = served.model.ref.version
     for label, count in Tally(str(p) for p in predictions).items():
         metrics.predictions.labels(version, label).inc(count)
+    # Here, not in a route: every protocol's predictions reach the inference log the same way.
+    log_prediction(app_state, served.model, matrix, predictions)
     return predictions, probabilities

@@ -29,6 +29,14 @@ class ServingMetrics:
         self.predictions = _counter(contract.PREDICTIONS, self.registry)
         self.batch_rows = _histogram(contract.BATCH_ROWS, self.registry)
         self.reload_failures = _counter(contract.MODEL_RELOAD_FAILURES, self.registry)
+        self.inference_log_records = _counter(contract.INFERENCE_LOG_RECORDS, self.registry)
+        self.feedback_items = _counter(contract.FEEDBACK_ITEMS, self.registry)
+        # Exported at 0 from the start, so rate() and alerts see the first increment.
+        for kind in ("requests", "feedback"):
+            for outcome in ("written", "dropped", "failed"):
+                self.inference_log_records.labels(kind, outcome)
+        for outcome in ("accepted", "rejected"):
+            self.feedback_items.labels(outcome)
         self.registry.register(_StateCollector(state, clock))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlops_contract.names import (
@@ -51,6 +51,27 @@ class Settings(BaseSettings):
         default=SERVING_METRICS_PORT, ge=1, le=65535, validation_alias=Env.SERVING_METRICS_PORT
     )
     """`/metrics` listens here, never on `port`."""
+    inference_log_dir: Path | None = Field(default=None, validation_alias=Env.INFERENCE_LOG_DIR)
+    """Where the opt-in inference log goes (unset: no log, no feedback)."""
+    inference_log_sample_rate: float = Field(
+        default=1.0, ge=0.0, le=1.0, validation_alias=Env.INFERENCE_LOG_SAMPLE_RATE
+    )
+    inference_log_max_bytes: int = Field(
+        default=1024**3, ge=64 * 1024, validation_alias=Env.INFERENCE_LOG_MAX_BYTES
+    )
+    """Cap on the log directory's total size; the oldest files are deleted beyond it."""
+    inference_log_file_bytes: int | None = Field(
+        default=None, ge=4096, validation_alias=Env.INFERENCE_LOG_FILE_BYTES
+    )
+    """Rotation size of one file (default: an eighth of the cap, at most 64 MiB)."""
+    inference_log_rotate_seconds: float = Field(
+        default=60.0, gt=0, le=86400, validation_alias=Env.INFERENCE_LOG_ROTATE_SECONDS
+    )
+    """A file being written is closed (and so readable) at the latest after this long."""
+    feedback_max_age_seconds: float = Field(
+        default=7 * 86400.0, gt=0, validation_alias=Env.FEEDBACK_MAX_AGE_SECONDS
+    )
+    """Feedback is accepted for requests logged at most this long ago."""
     retry_initial_seconds: float = 0.5
     """First wait after a failed load while no model is loaded; grows with jitter up to retry_max_seconds."""
     retry_cap_seconds: float = Field(default=5.0, gt=0, le=300, validation_alias=Env.RELOAD_RETRY_MAX_SECONDS)
@@ -112,6 +133,21 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("allowed: DEBUG, INFO, WARNING, ERROR")
         return level
+
+    @field_validator("inference_log_file_bytes")
+    @classmethod
+    def _file_fits_cap(cls, value: int | None, info: ValidationInfo) -> int | None:
+        cap = info.data.get("inference_log_max_bytes")
+        if value is not None and cap is not None and value * 4 > cap:
+            raise ValueError(f"must be at most a quarter of {Env.INFERENCE_LOG_MAX_BYTES} ({cap})")
+        return value
+
+    @property
+    def log_file_bytes(self) -> int:
+        """Rotation size of one inference-log file."""
+        if self.inference_log_file_bytes is not None:
+            return self.inference_log_file_bytes
+        return min(64 * 1024**2, self.inference_log_max_bytes // 8)
 
     @property
     def trusted_types(self) -> tuple[str, ...]:

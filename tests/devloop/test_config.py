@@ -48,21 +48,11 @@ def test_the_check_posts_the_readme_example() -> None:
         (["--mlflow-port", "8000"], "ports must differ"),
         (["--serving-metrics-port", "8000"], "ports must differ"),
         (["--bogus"], "--bogus"),
+        (["--inference-log", "1.5"], "--inference-log"),
+        (["--drift-share", "2"], "--drift-share"),
+        (["--drift-feature-psi", "0.1"], "--drift-feature-psi must be at least --drift-psi"),
     ],
 )
 def test_bad_flags_name_the_flag(argv: list[str], message: str) -> None:
     with pytest.raises(DevLoopConfigError, match=message):
         parse_args(argv)
-
-
-def test_bootstrap_and_drift_retraining_read_the_same_data_and_inference_log(tmp_path: Path) -> None:
-    from devloop.local_platform import training_env
-    from mlops_contract.names import Env
-
-    cfg = parse_args(
-        ["--dataset", str(tmp_path), "--target-column", "species", "--feedback-dir", str(tmp_path / "log")]
-    )
-    env = training_env(cfg)
-    assert env[Env.DATASET] == str(tmp_path) and env[Env.TARGET_COLUMN] == "species"
-    assert env[Env.INFERENCE_LOG_DIR] == str(tmp_path / "log")
-    assert Env.INFERENCE_LOG_DIR not in training_env(parse_args([]))

@@ -22,6 +22,10 @@ STACK_OVERRIDES: dict[str, tuple[str, dict[str, str]]] = {
             "namespace": "mlops-prod",
             "servingReplicas": "3",
             "protectVolumes": "true",
+            "inferenceLogEnabled": "true",
+            "inferenceLogAccessMode": "ReadWriteMany",
+            "inferenceLogStorageClass": "nfs-rwx",
+            "inferenceLogSampleRate": "0.1",
         },
     ),
     "preview": (

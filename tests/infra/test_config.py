@@ -76,6 +76,16 @@ def test_pulumi_project_runs_infra_with_uv() -> None:
         ("servingHostPort", "5000", "mlops-platform:mlflowHostPort: host ports must differ"),
         ("imagePlatform", "amd64", "mlops-platform:imagePlatform: 'amd64' is not a platform os/arch[/variant]"),
         ("imagePlatform", "linux/amd64/v3/x", "mlops-platform:imagePlatform: 'linux/amd64/v3/x' is not a platform"),
+        ("inferenceLogEnabled", "yes", "mlops-platform:inferenceLogEnabled: 'yes' is not a boolean"),
+        ("inferenceLogSampleRate", "2", "mlops-platform:inferenceLogSampleRate: '2' must be between 0.0 and 1.0"),
+        ("inferenceLogMaxBytes", "lots", "mlops-platform:inferenceLogMaxBytes: 'lots' is not an integer"),
+        ("inferenceLogMaxBytes", "3000000000", "mlops-platform:inferenceLogMaxBytes: 3000000000 must be at most 90% of inferenceLogStorage (2Gi)"),
+        ("inferenceLogStorage", "2GB", "mlops-platform:inferenceLogStorage: '2GB' is not a storage quantity"),
+        ("inferenceLogAccessMode", "ReadOnlyMany", "mlops-platform:inferenceLogAccessMode: 'ReadOnlyMany' is not one of ReadWriteOnce, ReadWriteMany"),
+        ("driftPsi", "high", "mlops-platform:driftPsi: 'high' is not a number"),
+        ("driftShare", "0", "mlops-platform:driftShare: '0' must be between 0.01 and 1.0"),
+        ("driftFeaturePsi", "0.1", "mlops-platform:driftFeaturePsi: 0.1 must be >= driftPsi (0.2)"),
+        ("driftMinRows", "5", "mlops-platform:driftMinRows: '5' must be an integer from 10 to 1000000"),
     ],
 )  # fmt: skip
 def test_bad_values_name_the_key_and_what_is_allowed(key: str, value: str, expected: str) -> None:
@@ -290,3 +300,19 @@ def test_stack_files_of_tool_made_stacks_are_ignored_and_dev_is_not() -> None:
         check=False,
     )
     assert result.stdout.split() == names[:2]
+
+
+def test_drift_thresholds_and_the_log_come_from_config() -> None:
+    default = load()
+    assert default.inference_log.enabled is False
+    assert (default.thresholds.drift_psi, default.thresholds.drift_share) == (0.2, 0.5)
+    cfg = load(
+        driftPsi="0.1",
+        driftShare="0.3",
+        driftFeaturePsi="0.8",
+        driftMinRows="500",
+        inferenceLogEnabled="true",
+    )
+    t = cfg.thresholds
+    assert (t.drift_psi, t.drift_share, t.drift_feature_psi, t.drift_min_rows) == (0.1, 0.3, 0.8, 500)
+    assert cfg.inference_log.enabled is True

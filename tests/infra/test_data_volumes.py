@@ -22,12 +22,20 @@ def test_training_mounts_the_snapshot_claim_read_only(stack: MockedStack, mode: 
     claim = find(manifests, "PersistentVolumeClaim", "training-data")
     assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
     assert claim["metadata"]["annotations"]["mlops.platform/keep-snapshots"] == "10"
+    # The stack shapes differ in whether they keep an inference log (tests/infra/conftest.py).
+    log_on = any(
+        m["kind"] == "PersistentVolumeClaim" and m["metadata"]["name"] == "inference-log" for m in manifests
+    )
     for kind, name in TRAINING_WORKLOADS:
         spec = pod_spec(find(manifests, kind, name))
         claims = {
             v["name"]: v["persistentVolumeClaim"] for v in spec["volumes"] if "persistentVolumeClaim" in v
         }
-        assert claims == {"training-data": {"claimName": "training-data", "readOnly": True}}
+        expected = {"training-data": {"claimName": "training-data", "readOnly": True}}
+        if log_on:
+            # Retraining also reads the labelled requests serving logs, never writes them.
+            expected["inference-log"] = {"claimName": "inference-log", "readOnly": True}
+        assert claims == expected
         (container,) = spec["containers"]
         mounts = {m["name"]: m for m in container["volumeMounts"]}
         assert mounts["training-data"] == {
@@ -38,8 +46,11 @@ def test_training_mounts_the_snapshot_claim_read_only(stack: MockedStack, mode: 
         env = env_of(container)
         assert env[Env.FEEDBACK_WINDOW_HOURS] == "168.0" and env[Env.FEEDBACK_WEIGHT] == "1.0"
         assert env[Env.DATASET] == "breast_cancer" and Env.TARGET_COLUMN not in env
-        # No inference log in this stack: training must not look for one.
-        assert Env.INFERENCE_LOG_DIR not in env
+        if log_on:
+            assert env[Env.INFERENCE_LOG_DIR] == INFERENCE_LOG_MOUNT_PATH
+        else:
+            # No inference log in this stack: training must not look for one.
+            assert Env.INFERENCE_LOG_DIR not in env
 
 
 def _training_jobs(cfg: StackConfig) -> Mapping[str, Any]:

@@ -216,14 +216,16 @@ def test_a_preview_namespace_carries_its_expiry(stack: MockedStack, mode: str) -
         assert "annotations" not in metadata
 
 
-def test_every_resource_belongs_to_a_platform_component(stack: MockedStack) -> None:
+def test_every_resource_belongs_to_a_platform_component(stack: MockedStack, mode: str) -> None:
     components = {r.name: r for r in stack.resources if r.type.startswith("mlops:index:")}
+    # The inference-log volume only where the stack turns the log on.
+    optional = {"mlops:index:InferenceLogVolume"} if config_for(mode).inference_log.enabled else set()
     assert {r.type for r in components.values()} == {
         "mlops:index:Cluster", "mlops:index:Images", "mlops:index:Namespace", "mlops:index:MlflowServer",
         "mlops:index:TrainingJobs", "mlops:index:Serving", "mlops:index:Monitoring", "mlops:index:AppDeployment",
         "mlops:index:MlflowIdentities", "mlops:index:RetrainAdmission", "mlops:index:NamespaceLimits",
         "mlops:index:TrainingDataVolume",
-    }  # fmt: skip
+    } | optional  # fmt: skip
     for resource in stack.resources:
         if resource.type.startswith(("mlops:index:", "pulumi:providers:")):
             continue

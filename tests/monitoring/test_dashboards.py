@@ -6,6 +6,7 @@ from __future__ import annotations
 from mlops_contract.metrics import ALL, exported_series
 from monitoring.dashboards import DATASOURCE_UID, build, dashboards, panel_queries, serving_dashboard
 from monitoring.promql import bare_metric_names, metric_names
+from monitoring.recording import FEATURE_PSI, recorded_series
 from monitoring.sources import known_series
 
 
@@ -25,7 +26,8 @@ def test_every_query_uses_known_series() -> None:
         for title, expr in panel_queries(build(spec)):
             assert bare_metric_names(expr) == set(), title
             names = metric_names(expr)
-            assert names and names <= known_series(), f"{title}: {names - known_series()}"
+            known = known_series() | recorded_series()
+            assert names and names <= known, f"{title}: {names - known}"
             assert all(n in exported_series() for n in names if n.startswith("mlops_")), title
 
 
@@ -34,3 +36,13 @@ def test_serving_dashboard_covers_the_metrics_contract() -> None:
     # Every family is on the dashboard except the drift window size (an alert guard, not a signal to watch).
     missing = {spec.name for spec in ALL if not any(s in used for s in spec.series())}
     assert missing == {"mlops_drift_window_rows"}
+
+
+def test_serving_dashboard_repeats_a_psi_panel_per_feature() -> None:
+    built = build(serving_dashboard())
+    variables = {v["name"]: v for v in built["templating"]["list"]}
+    assert "label_values(mlops_feature_drift_psi" in str(variables["feature"]["query"])
+    repeated = [p for p in built["panels"] if p.get("repeat") == "feature"]
+    assert len(repeated) == 1
+    assert "$feature" in repeated[0]["title"]
+    assert FEATURE_PSI in repeated[0]["targets"][0]["expr"]

@@ -14,6 +14,7 @@ import yaml
 
 from mlops_contract.metrics import exported_series
 from monitoring.promql import bare_metric_names, metric_names
+from monitoring.recording import recorded_series, recording_rules
 from monitoring.rules import RUNBOOK_DOC, alert_rules, rules_document
 from monitoring.sources import known_series
 from monitoring.thresholds import Thresholds
@@ -27,6 +28,15 @@ needs_promtool = pytest.mark.skipif(
 S = 'job="serving",instance="a:8000"'
 M = 'job="mlflow",instance="mlflow:5000"'
 PREDICT = 'route="/v1/predict",method="POST"'
+
+
+def _psi(*values: float, instance: str = "a:8000") -> dict[str, str]:
+    """Per-feature PSI series of one replica, constant for 20 minutes."""
+    return {
+        f'mlops_feature_drift_psi{{job="serving",instance="{instance}",feature="f{i}"}}': f"{v}x20"
+        for i, v in enumerate(values)
+    }
+
 
 # alert -> (firing input series, quiet input series, eval time, labels the firing alert carries from its expr)
 CASES: dict[str, tuple[dict[str, str], dict[str, str], str, dict[str, str]]] = {
@@ -92,10 +102,18 @@ CASES: dict[str, tuple[dict[str, str], dict[str, str], str, dict[str, str]]] = {
         "25m",
         {},
     ),
+    "DatasetDrift": (
+        # Three of four features drifted moderately: no single one is extreme.
+        {**_psi(0.3, 0.3, 0.3, 0.01), f"mlops_drift_window_rows{{{S}}}": "500x20"},
+        # One feature drifted strongly: not a dataset-level shift.
+        {**_psi(2.0, 0.01, 0.01, 0.01), f"mlops_drift_window_rows{{{S}}}": "500x20"},
+        "10m",
+        {},
+    ),
     "FeatureDrift": (
-        {f"mlops_drift_score{{{S}}}": "0.5x20", f"mlops_drift_window_rows{{{S}}}": "500x20"},
+        {**_psi(2.0, 0.01, 0.01, 0.01), f"mlops_drift_window_rows{{{S}}}": "500x20"},
         # Drift on a tiny window is noise: quiet.
-        {f"mlops_drift_score{{{S}}}": "0.5x20", f"mlops_drift_window_rows{{{S}}}": "20x20"},
+        {**_psi(2.0, 0.01, 0.01, 0.01), f"mlops_drift_window_rows{{{S}}}": "20x20"},
         "10m",
         {},
     ),
@@ -142,7 +160,8 @@ def test_rules_use_only_known_series() -> None:
         assert bare_metric_names(rule.expr) == set(), rule.name
         names = metric_names(rule.expr)
         assert names, rule.name
-        assert names <= known_series(), f"{rule.name}: {names - known_series()}"
+        known = known_series() | recorded_series()
+        assert names <= known, f"{rule.name}: {names - known}"
         for name in names:
             if name.startswith("mlops_"):
                 assert name in exported_series(), name
@@ -159,7 +178,7 @@ def test_every_alert_has_a_runbook_section() -> None:
 
 def test_only_drift_triggers_retraining() -> None:
     retrain = [r.name for r in alert_rules() if r.extra_labels.get("action") == "retrain"]
-    assert retrain == ["FeatureDrift"]
+    assert retrain == ["DatasetDrift", "FeatureDrift"]
 
 
 def _write_rules(tmp_path: Path) -> Path:
@@ -177,7 +196,7 @@ def test_promtool_check_rules_lint(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"{len(CASES)} rules found" in result.stdout
+    assert f"{len(CASES) + len(recording_rules())} rules found" in result.stdout
 
 
 def _case(alert: str, series: dict[str, str], at: str, expected: list[dict[str, Any]]) -> dict[str, Any]:
@@ -240,5 +259,67 @@ def test_promtool_catches_a_wrong_expectation(tmp_path: Path) -> None:
 
 
 def test_thresholds_reach_the_rules() -> None:
-    strict = {r.name: r.expr for r in alert_rules(Thresholds(drift_psi=0.05, error_ratio=0.001))}
-    assert "> 0.05" in strict["FeatureDrift"] and "> 0.001" in strict["ServingHighErrorRatio"]
+    t = Thresholds(
+        drift_psi=0.05, drift_share=0.3, drift_feature_psi=0.7, drift_min_rows=42, error_ratio=0.001
+    )
+    strict = {r.name: r.expr for r in alert_rules(t)}
+    assert "> 0.001" in strict["ServingHighErrorRatio"]
+    assert ">= 0.3" in strict["DatasetDrift"] and "> 0.7" in strict["FeatureDrift"]
+    recorded = " ".join(r.expr for r in recording_rules(t))
+    assert "> bool 0.05" in recorded and ">= 42" in recorded
+
+
+def test_recording_rules_follow_the_naming_convention() -> None:
+    for rule in recording_rules():
+        level, metric, operations = rule.record.split(":")
+        assert level and operations and metric.startswith("mlops_"), rule.record
+        assert metric_names(rule.expr) <= known_series() | recorded_series()
+
+
+# Drift scenarios on 30 features, as measured: one feature shifted by a standard deviation has PSI ~2.0
+# while the mean over all 30 is 0.077 (the old mean-PSI alert never fired on it).
+W = {f"mlops_drift_window_rows{{{S}}}": "500x20"}
+DRIFT_SCENARIOS: dict[str, tuple[dict[str, str], set[str]]] = {
+    "one feature": ({**_psi(2.0, *[0.01] * 29), **W}, {"FeatureDrift"}),
+    "many features": ({**_psi(*[0.3] * 16, *[0.01] * 14), **W}, {"DatasetDrift"}),
+    "many features, one extreme": (
+        {**_psi(1.5, *[0.3] * 15, *[0.01] * 14), **W},
+        {"DatasetDrift", "FeatureDrift"},
+    ),
+    "no drift": ({**_psi(*[0.05] * 30), **W}, set()),
+    "one feature, window too small": (
+        {**_psi(2.0, *[0.01] * 29), f"mlops_drift_window_rows{{{S}}}": "50x20"},
+        set(),
+    ),
+    # A replica that has just started (small window) does not count; the full replica is calm.
+    "noisy new replica beside a calm one": (
+        {
+            **_psi(2.0, *[0.5] * 29, instance="b:8000"),
+            'mlops_drift_window_rows{job="serving",instance="b:8000"}': "30x20",
+            **_psi(*[0.02] * 30),
+            **W,
+        },
+        set(),
+    ),
+}
+
+
+@needs_promtool
+def test_promtool_drift_scenarios(tmp_path: Path) -> None:
+    rules = {r.name: r.as_dict() for r in alert_rules()}
+    tests = []
+    for _scenario, (series, firing) in DRIFT_SCENARIOS.items():
+        for alert in ("DatasetDrift", "FeatureDrift"):
+            expected = (
+                [{"exp_labels": rules[alert]["labels"], "exp_annotations": rules[alert]["annotations"]}]
+                if alert in firing
+                else []
+            )
+            tests.append(_case(alert, series, "10m", expected))
+    rules_path = _write_rules(tmp_path)
+    test_file = tmp_path / "tests.yml"
+    test_file.write_text(yaml.safe_dump({"rule_files": [rules_path.name], "tests": tests}))
+    result = subprocess.run(
+        [PROMTOOL, "test", "rules", str(test_file)], capture_output=True, text=True, check=False, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -25,6 +25,7 @@ from kubernetes.client import (
 from kubernetes.client.exceptions import ApiException
 
 from mlops_contract.names import Route
+from monitoring.rules import alert_rules
 from services.retrain_trigger.__main__ import backend_from_env, guard_from_env
 from services.retrain_trigger.app import create_app
 from services.retrain_trigger.backends import AlreadyStarted, AtCapacity, KubernetesBackend, LocalBackend
@@ -85,6 +86,20 @@ def test_one_retrain_per_episode() -> None:
     metrics = client.get(Route.METRICS).text
     assert 'mlops_retrains_triggered_total{alertname="FeatureDrift"} 2.0' in metrics
     assert "mlops_retrain_duplicates_total 1.0" in metrics
+
+
+def test_both_drift_alerts_from_the_rules_start_a_retraining() -> None:
+    """The trigger keys on the `action=retrain` label, not on alert names: the rules' drift alerts carry it."""
+    drift = [r for r in alert_rules() if r.extra_labels.get("action") == "retrain"]
+    assert {r.name for r in drift} == {"DatasetDrift", "FeatureDrift"}
+    backend = RecordingBackend()
+    client = TestClient(create_app(backend))
+    fired = [
+        {**alert(), "labels": rule.as_dict()["labels"] | {"alertname": rule.name}, "fingerprint": rule.name}
+        for rule in drift
+    ]
+    assert len(notify(client, *fired)["started"]) == 2
+    assert sorted(e.alertname for e in backend.started) == ["DatasetDrift", "FeatureDrift"]
 
 
 def test_alerts_without_the_retrain_action_are_ignored() -> None:
