@@ -24,6 +24,9 @@ KUBE_STATE_PORT = KUBE_STATE_METRICS_PORT
 # app name -> what it is, used in selectors below and by the components that run them.
 MLFLOW_APP = "mlflow"
 POSTGRES_APP = "mlflow-postgres"
+# Day-2 pods (schema migration Job, backup and garbage-collection CronJobs): clients of PostgreSQL and MLflow
+# under a label of their own, so the MLflow Service never selects them.
+MLFLOW_MAINTENANCE_APP = "mlflow-maintenance"
 SERVING_APP = "serving"
 TRAINING_APP = "training"
 PROMETHEUS_APP = "prometheus"
@@ -69,7 +72,7 @@ def _port(port: int) -> k8s.networking.v1.NetworkPolicyPortArgs:
 
 # (target app, port, allowed client apps or None for "anyone", e.g. NodePort traffic from the host)
 INGRESS_RULES: tuple[tuple[str, int, tuple[str, ...] | None], ...] = (
-    (POSTGRES_APP, POSTGRES_PORT, (MLFLOW_APP,)),
+    (POSTGRES_APP, POSTGRES_PORT, (MLFLOW_APP, MLFLOW_MAINTENANCE_APP)),
     (MLFLOW_APP, MLFLOW_PORT, None),
     (SERVING_APP, SERVING_PORT, None),
     (PROMETHEUS_APP, PROMETHEUS_PORT, None),
@@ -83,6 +86,7 @@ EGRESS_RULES: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = (
     (MLFLOW_APP, ((POSTGRES_APP, POSTGRES_PORT),)),
     (SERVING_APP, ((MLFLOW_APP, MLFLOW_PORT),)),
     (TRAINING_APP, ((MLFLOW_APP, MLFLOW_PORT),)),
+    (MLFLOW_MAINTENANCE_APP, ((POSTGRES_APP, POSTGRES_PORT), (MLFLOW_APP, MLFLOW_PORT))),
     (GRAFANA_APP, ((PROMETHEUS_APP, PROMETHEUS_PORT),)),
     (ALERTMANAGER_APP, ((RETRAIN_TRIGGER_APP, RETRAIN_TRIGGER_PORT),)),
 )
