@@ -16,6 +16,7 @@ from pulumi import Output, ResourceOptions
 
 from infra.components.cluster import NODE_PORTS, Cluster, ClusterArgs, Runner, cluster_exists, run_local
 from infra.components.images import Delivery, Images, ImagesArgs
+from infra.components.mlflow_maintenance import MlflowMaintenance, MlflowMaintenanceArgs
 from infra.components.mlflow_server import MlflowCredentials, MlflowServer, MlflowServerArgs
 from infra.components.monitoring import Monitoring, MonitoringArgs
 from infra.components.namespace import (
@@ -47,6 +48,7 @@ class Platform:
     images: Images
     namespace: Namespace
     mlflow: MlflowServer
+    maintenance: MlflowMaintenance
     training: TrainingJobs
     serving: Serving
     monitoring: Monitoring
@@ -76,6 +78,7 @@ class Platform:
             "mlflowCredentialsSecret": self.mlflow.credentials_secret,
             "images": self.images.refs,
             "retrainCronJob": self.training.cronjob_name,
+            "backupCronJob": self.maintenance.backup_cronjob,
             "resourceRequests": {
                 name: {"cpu": f"{r.cpu_request_m}m", "memory": f"{r.memory_request_mi}Mi"}
                 for name, r in self.requests.items()
@@ -233,6 +236,24 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
         opts=k8s_opts,
     )
     client = MlflowClientArgs(tracking_uri=mlflow.url, credentials_secret=mlflow.credentials_secret)
+    maintenance = MlflowMaintenance(
+        "mlflow-maintenance",
+        MlflowMaintenanceArgs(
+            namespace=namespace.name,
+            stack=cfg.stack,
+            mlflow_image=images.refs["mlops-mlflow"],
+            mlflow=client,
+            credentials_secret=mlflow.credentials_secret,
+            backup_schedule=cfg.backup_schedule,
+            backup_keep=cfg.backup_retention,
+            backup_storage=cfg.backup_storage,
+            storage_class=cfg.storage_class,
+            protect_volumes=cfg.protect_volumes,
+            gc_schedule=cfg.gc_schedule,
+            gc_older_than_days=cfg.gc_retention_days,
+        ),
+        opts=k8s_opts,
+    )
     training = TrainingJobs(
         "training",
         TrainingJobsArgs(
@@ -286,6 +307,7 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
         images=images,
         namespace=namespace,
         mlflow=mlflow,
+        maintenance=maintenance,
         training=training,
         serving=serving,
         monitoring=monitoring,
