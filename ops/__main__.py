@@ -26,7 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--database", default="mlflow", help="database to restore into (the stack's: mlflow)")
     cmd.add_argument("--replace", action="store_true", help="drop what the database/artifact dir holds first")
     cmd.add_argument("--artifacts-archive", type=Path, help="artifacts-<stamp>.tar.gz to unpack too")
-    cmd.add_argument("--artifacts-dir", type=Path, help="where the artifact store lives (with --artifacts-archive)")
+    cmd.add_argument(
+        "--artifacts-dir", type=Path, help="where the artifact store lives (with --artifacts-archive)"
+    )
     return parser
 
 

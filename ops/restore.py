@@ -66,7 +66,7 @@ def restore(request: RestoreRequest, progress: Progress = print) -> RestoreResul
     """Check the inputs, empty the target, pg_restore, unpack the artifacts, report what is there now."""
     pg_restore = shutil.which("pg_restore")
     if pg_restore is None:
-        raise RestoreError("pg_restore not found on PATH: install the PostgreSQL client (e.g. postgresql-client)")
+        raise RestoreError("pg_restore not found on PATH: install the PostgreSQL client (postgresql-client)")
     progress(f"[1/5] checking the dump {request.dump}")
     _check_dump(pg_restore, request.dump)
     if request.artifacts_archive is not None:

@@ -163,7 +163,9 @@ class MlflowMaintenance(pulumi.ComponentResource):
             spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
                 access_modes=["ReadWriteOnce"],
                 storage_class_name=args.storage_class,
-                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": args.backup_storage}),
+                resources=k8s.core.v1.VolumeResourceRequirementsArgs(
+                    requests={"storage": args.backup_storage}
+                ),
             ),
             # Backups are kept like the data they back up (retainOnDelete, never `protect`).
             opts=ResourceOptions(parent=self, retain_on_delete=args.protect_volumes),
@@ -200,7 +202,9 @@ class MlflowMaintenance(pulumi.ComponentResource):
                     security_context=container_security_context(),
                     volume_mounts=[
                         k8s.core.v1.VolumeMountArgs(name="backups", mount_path=BACKUP_DIR),
-                        k8s.core.v1.VolumeMountArgs(name="artifacts", mount_path=ARTIFACTS_DIR, read_only=True),
+                        k8s.core.v1.VolumeMountArgs(
+                            name="artifacts", mount_path=ARTIFACTS_DIR, read_only=True
+                        ),
                         tmp_mount,
                     ],
                 )

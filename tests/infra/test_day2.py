@@ -14,7 +14,11 @@ from tests.infra.conftest import config_for, env_of, find, pod_spec
 
 
 def _migration(stack: MockedStack) -> dict[str, Any]:
-    jobs = [m for m in stack.manifests() if m["kind"] == "Job" and m["metadata"]["name"].startswith(MIGRATION_JOB_PREFIX)]
+    jobs = [
+        m
+        for m in stack.manifests()
+        if m["kind"] == "Job" and m["metadata"]["name"].startswith(MIGRATION_JOB_PREFIX)
+    ]
     assert len(jobs) == 1
     return jobs[0]
 
@@ -83,7 +87,9 @@ def test_gc_cronjob_purges_through_the_mlflow_server(stack: MockedStack, mode: s
 def test_maintenance_pods_reach_postgres_and_mlflow_but_are_not_mlflow(stack: MockedStack) -> None:
     manifests = stack.manifests()
     for name in (BACKUP_CRONJOB, GC_CRONJOB):
-        labels = find(manifests, "CronJob", name)["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+        labels = find(manifests, "CronJob", name)["spec"]["jobTemplate"]["spec"]["template"]["metadata"][
+            "labels"
+        ]
         assert labels["app.kubernetes.io/name"] == MLFLOW_MAINTENANCE_APP
     # The MLflow Service must never route to a migration or backup pod.
     assert find(manifests, "Service", "mlflow")["spec"]["selector"]["app.kubernetes.io/name"] == MLFLOW_APP
