@@ -1,6 +1,6 @@
 """`protectVolumes: true` as README and docs/infra.md describe it, on a real API server.
 
-`pulumi destroy` succeeds and keeps the namespace with the PostgreSQL and artifact claims (everything else
+`pulumi destroy` succeeds and keeps the namespace with the PostgreSQL, artifact and backup claims (everything else
 goes); the next `pulumi up` of the stack adopts them; with protection off, destroy leaves nothing.
 """
 
@@ -16,7 +16,7 @@ from tests.engine.conftest import EngineStack
 
 pytestmark = pytest.mark.engine
 
-CLAIMS = {"mlflow-artifacts", "data-mlflow-postgres-0"}
+CLAIMS = {"mlflow-artifacts", "data-mlflow-postgres-0", "mlflow-backups"}
 
 
 def _claims(core: Any, namespace: str) -> dict[str, str]:
