@@ -70,7 +70,8 @@ def test_outputs_are_the_documented_ones(dev: EngineStack) -> None:
         "mlops-mlflow": prebuilt_image("mlops-mlflow"),
         "mlops-retrain-trigger": prebuilt_image("mlops-retrain-trigger"),
     }
-    assert out["resourceRequestsTotal"] == {"cpu": "880m", "memory": "2304Mi"}
+    assert out["resourceRequestsTotal"] == {"cpu": "930m", "memory": "2432Mi"}
+    assert out["backupCronJob"] == "mlflow-backup"
 
 
 def test_namespace_enforces_restricted_and_every_platform_pod_was_admitted(dev: EngineStack) -> None:
