@@ -31,7 +31,7 @@ test-fast: ## Run only the tests that start no external process
 lint: ## ruff (lint + format check) and mypy
 	$(UV_RUN) ruff check .
 	$(UV_RUN) ruff format --check .
-	$(UV_RUN) mypy mlops_contract devloop training services infra monitoring previews e2e stacks engine
+	$(UV_RUN) mypy mlops_contract devloop training services infra monitoring previews e2e stacks engine ops
 
 format: ## Apply ruff formatting and autofixes
 	$(UV_RUN) ruff format .

@@ -148,6 +148,11 @@ class StackConfig:
     training_validation: str
     """Data validation strictness the training Jobs run with (strict, standard, lenient)."""
     retrain_schedule: str
+    backup_schedule: str
+    backup_retention: int
+    backup_storage: str
+    gc_schedule: str
+    gc_retention_days: int
     serving_replicas: int
     serving_max_replicas: int
     serving_max_in_flight: int
@@ -304,6 +309,13 @@ def _kubeconfig(r: _Reader, mode: ClusterMode, project_dir: Path) -> str | None:
     return str(path)
 
 
+def _cron(r: _Reader, key: str) -> str:
+    schedule = r.raw(key).strip()
+    if len(schedule.split()) != 5 or not all(_CRON_FIELD.match(f) for f in schedule.split()):
+        raise r.fail(key, f"{schedule!r} is not a 5-field cron schedule (e.g. '0 3 * * *')")
+    return schedule
+
+
 def load_stack_config(
     source: ConfigSource, stack: str, defaults: dict[str, str], project_dir: Path = REPO_ROOT
 ) -> StackConfig:
@@ -317,9 +329,7 @@ def load_stack_config(
     namespace = r.matching("namespace", _DNS_LABEL, "a DNS label (lowercase letters, digits, '-')")
     if len(namespace) > 63:
         raise r.fail("namespace", "must be at most 63 characters")
-    schedule = r.raw("retrainSchedule").strip()
-    if len(schedule.split()) != 5 or not all(_CRON_FIELD.match(f) for f in schedule.split()):
-        raise r.fail("retrainSchedule", f"{schedule!r} is not a 5-field cron schedule (e.g. '0 3 * * *')")
+    schedule = _cron(r, "retrainSchedule")
     replicas = r.integer("servingReplicas", 1, 20)
     max_replicas = r.integer("servingMaxReplicas", 1, 50)
     if max_replicas < replicas:
@@ -383,6 +393,11 @@ def load_stack_config(
             "one of strict, standard, lenient",
         ),
         retrain_schedule=schedule,
+        backup_schedule=_cron(r, "backupSchedule"),
+        backup_retention=r.integer("backupRetention", 1, 365),
+        backup_storage=r.matching("backupStorage", _QUANTITY, "a storage quantity like 4Gi"),
+        gc_schedule=_cron(r, "gcSchedule"),
+        gc_retention_days=r.integer("gcRetentionDays", 0, 3650),
         serving_replicas=replicas,
         serving_max_replicas=max_replicas,
         serving_max_in_flight=r.integer("servingMaxInFlight", 1, 10_000),

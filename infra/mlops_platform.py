@@ -34,6 +34,7 @@ from infra.components.mlflow_identities import (
     MlflowIdentities,
     MlflowIdentitiesArgs,
 )
+from infra.components.mlflow_maintenance import MlflowMaintenance, MlflowMaintenanceArgs
 from infra.components.mlflow_server import (
     ADMIN_USER,
     SECRET_ADMIN_PASSWORD,
@@ -82,6 +83,7 @@ class Platform:
     images: Images
     namespace: Namespace
     mlflow: MlflowServer
+    maintenance: MlflowMaintenance
     training: TrainingJobs
     serving: Serving
     monitoring: Monitoring
@@ -111,6 +113,7 @@ class Platform:
             "mlflowCredentialsSecret": self.mlflow.credentials_secret,
             "images": self.images.refs,
             "retrainCronJob": self.training.cronjob_name,
+            "backupCronJob": self.maintenance.backup_cronjob,
             "resourceRequests": {
                 name: {"cpu": f"{r.cpu_request_m}m", "memory": f"{r.memory_request_mi}Mi"}
                 for name, r in self.requests.items()
@@ -313,6 +316,25 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
         ),
         opts=k8s_opts,
     )
+    # Maintenance holds the database password (pg_dump, gc): MLflow's admin login adds nothing to that.
+    maintenance = MlflowMaintenance(
+        "mlflow-maintenance",
+        MlflowMaintenanceArgs(
+            namespace=namespace.name,
+            stack=cfg.stack,
+            mlflow_image=images.refs["mlops-mlflow"],
+            mlflow=client(mlflow.credentials_secret),
+            credentials_secret=mlflow.credentials_secret,
+            backup_schedule=cfg.backup_schedule,
+            backup_keep=cfg.backup_retention,
+            backup_storage=cfg.backup_storage,
+            storage_class=cfg.storage_class,
+            protect_volumes=cfg.protect_volumes,
+            gc_schedule=cfg.gc_schedule,
+            gc_older_than_days=cfg.gc_retention_days,
+        ),
+        opts=k8s_opts,
+    )
     inference_log = _inference_log(cfg, namespace, k8s_opts)
     training = TrainingJobs(
         "training",
@@ -392,6 +414,7 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
         images=images,
         namespace=namespace,
         mlflow=mlflow,
+        maintenance=maintenance,
         training=training,
         serving=serving,
         monitoring=monitoring,

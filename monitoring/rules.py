@@ -61,6 +61,24 @@ def _down(job: Job) -> str:
     return f'sum(up{{job="{job}"}}) == 0 or absent(up{{job="{job}"}})'
 
 
+BACKUP_CRONJOB = "mlflow-backup"
+
+
+def _backup_stale(t: Thresholds) -> AlertRule:
+    # kube-state-metrics emits last_successful_time only after a first success: until then the CronJob's
+    # creation time stands in, so a backup that has never worked alerts too (once it is old enough).
+    # `or` matches label sets (the metric name aside), so the success time wins whenever it exists.
+    cron = f'cronjob="{BACKUP_CRONJOB}"'
+    return AlertRule(
+        "MlflowBackupStale",
+        f"time() - max(kube_cronjob_status_last_successful_time{{{cron}}} or kube_cronjob_created{{{cron}}})"
+        f" > {t.backup_max_age_seconds}",
+        "15m",
+        "warning",
+        f"No successful MLflow backup (database + artifacts) for {t.backup_max_age_seconds // 3600} hours.",
+    )
+
+
 def alert_rules(t: Thresholds | None = None) -> list[AlertRule]:
     """Every platform alert."""
     t = t or Thresholds()
@@ -177,6 +195,7 @@ def alert_rules(t: Thresholds | None = None) -> list[AlertRule]:
             "warning",
             "A training Job failed (bootstrap, scheduled or drift-triggered retraining).",
         ),
+        _backup_stale(t),
     ]
 
 

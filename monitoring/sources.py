@@ -37,6 +37,8 @@ KUBE_STATE_SERIES: Final = frozenset(
         "kube_job_status_succeeded",
         "kube_deployment_status_replicas_available",
         "kube_statefulset_status_replicas_ready",
+        "kube_cronjob_status_last_successful_time",
+        "kube_cronjob_created",
     }
 )
 

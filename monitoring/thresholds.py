@@ -27,6 +27,8 @@ class Thresholds:
     """Share of serving requests refused by admission control (503 + Retry-After): time to scale out."""
     mlflow_error_ratio: float = 0.05
     """5xx share of MLflow requests (backend / PostgreSQL trouble)."""
+    backup_max_age_seconds: int = 30 * 3600
+    """Last successful MLflow backup older than this (a daily schedule plus slack): backups are failing."""
     down_for: str = "2m"
     """How long a target must be down before alerting."""
     slo_for: str = "10m"

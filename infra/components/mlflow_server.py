@@ -27,6 +27,7 @@ from infra.components.pod_security import (
     tmp_dir,
     writable_dir,
 )
+from infra.components.schema_migration import MIGRATION_RESOURCES, schema_migration_job
 from infra.components.service import cluster_url, http_service
 from mlops_contract.names import MLFLOW_PORT, MLFLOW_SERVICE_NAME
 from services.mlflow.auth_config import auth_config_ini
@@ -277,7 +278,17 @@ class MlflowServer(pulumi.ComponentResource):
         )
         ml_sa = service_account(f"{name}-mlflow", MLFLOW_APP, ns, ml_labels, self)
         tmp_vol, tmp_mount = tmp_dir(512)
-        backend = f"postgresql+psycopg://{POSTGRES_USER}:$(POSTGRES_PASSWORD)@{POSTGRES_APP}:{POSTGRES_PORT}/{POSTGRES_DB}"
+        backend = backend_store_uri()
+        migration = schema_migration_job(
+            name,
+            ns,
+            args.stack,
+            args.image,
+            backend,
+            [credential("POSTGRES_PASSWORD", SECRET_DB_PASSWORD)],
+            self,
+            [postgres],
+        )
         deployment = k8s.apps.v1.Deployment(
             f"{name}-mlflow",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=MLFLOW_APP, namespace=ns, labels=ml_labels),
@@ -375,7 +386,8 @@ class MlflowServer(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=child(ResourceOptions(depends_on=[postgres, artifacts, auth_config])),
+            # After the migration Job: MLflow refuses to start on a schema older than its own.
+            opts=child(ResourceOptions(depends_on=[postgres, artifacts, auth_config, migration])),
         )
         service = http_service(
             f"{name}-service",
@@ -390,7 +402,11 @@ class MlflowServer(pulumi.ComponentResource):
         self.url = Output.all(service.id, args.namespace_name).apply(
             lambda parts: cluster_url(MLFLOW_SERVICE_NAME, str(parts[1]), MLFLOW_PORT)
         )
-        self.requests = {"postgres": POSTGRES_RESOURCES, "mlflow": MLFLOW_RESOURCES}
+        self.requests = {
+            "postgres": POSTGRES_RESOURCES,
+            "mlflow": MLFLOW_RESOURCES,
+            "mlflow-db-upgrade": MIGRATION_RESOURCES,
+        }
         self.register_outputs({"url": self.url, "credentials_secret": self.credentials_secret})
 
 
@@ -404,6 +420,11 @@ def _secret_file_volume(volume: str, secret: k8s.core.v1.Secret, key: str) -> k8
             default_mode=0o440,
         ),
     )
+
+
+def backend_store_uri() -> str:
+    """The SQLAlchemy URI of the PostgreSQL backend; `$(POSTGRES_PASSWORD)` is expanded from the pod's env."""
+    return f"postgresql+psycopg://{POSTGRES_USER}:$(POSTGRES_PASSWORD)@{POSTGRES_APP}:{POSTGRES_PORT}/{POSTGRES_DB}"
 
 
 def _claim_spec(size: str, storage_class: str | None) -> k8s.core.v1.PersistentVolumeClaimSpecArgs:

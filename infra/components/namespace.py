@@ -17,6 +17,7 @@ from infra.components.network_policies import GRAFANA_PORT as GRAFANA_PORT
 from infra.components.network_policies import IDENTITIES_APP as IDENTITIES_APP
 from infra.components.network_policies import KUBE_STATE_APP as KUBE_STATE_APP
 from infra.components.network_policies import MLFLOW_APP as MLFLOW_APP
+from infra.components.network_policies import MLFLOW_MAINTENANCE_APP as MLFLOW_MAINTENANCE_APP
 from infra.components.network_policies import POSTGRES_APP as POSTGRES_APP
 from infra.components.network_policies import POSTGRES_PORT as POSTGRES_PORT
 from infra.components.network_policies import PROMETHEUS_APP as PROMETHEUS_APP

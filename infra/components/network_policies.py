@@ -39,6 +39,9 @@ RETRAIN_TRIGGER_APP = "retrain-trigger"
 KUBE_STATE_APP = "kube-state-metrics"
 # The Job that creates the per-workload MLflow users (mlflow_identities.py).
 IDENTITIES_APP = "mlflow-identities"
+# Day-2 pods (schema migration Job, backup and garbage-collection CronJobs): clients of PostgreSQL and MLflow
+# under a label of their own, so the MLflow Service never selects them.
+MLFLOW_MAINTENANCE_APP = "mlflow-maintenance"
 
 # The cluster DNS pods (CoreDNS on kind, minikube and most distributions keeps the kube-dns label).
 DNS_NAMESPACE = "kube-system"
@@ -60,6 +63,8 @@ class Flow:
 # Inside the namespace: every client and the port it needs. Nothing else in the namespace can connect.
 NAMESPACE_FLOWS: tuple[Flow, ...] = (
     Flow(MLFLOW_APP, POSTGRES_APP, POSTGRES_PORT),
+    Flow(MLFLOW_MAINTENANCE_APP, POSTGRES_APP, POSTGRES_PORT),
+    Flow(MLFLOW_MAINTENANCE_APP, MLFLOW_APP, MLFLOW_PORT),
     Flow(SERVING_APP, MLFLOW_APP, MLFLOW_PORT),
     Flow(TRAINING_APP, MLFLOW_APP, MLFLOW_PORT),
     Flow(IDENTITIES_APP, MLFLOW_APP, MLFLOW_PORT),

@@ -12,6 +12,7 @@ import pytest
 from kubernetes import client, dynamic
 from kubernetes.client.rest import ApiException
 
+from infra.components.schema_migration import MIGRATION_JOB_PREFIX, migration_job_name
 from stacks.leftovers import find_leftovers, wait_for_cleanup
 from tests.engine.conftest import EngineStack, prebuilt_image
 
@@ -69,7 +70,8 @@ def test_outputs_are_the_documented_ones(dev: EngineStack) -> None:
         "mlops-mlflow": prebuilt_image("mlops-mlflow"),
         "mlops-retrain-trigger": prebuilt_image("mlops-retrain-trigger"),
     }
-    assert out["resourceRequestsTotal"] == {"cpu": "880m", "memory": "2304Mi"}
+    assert out["resourceRequestsTotal"] == {"cpu": "930m", "memory": "2432Mi"}
+    assert out["backupCronJob"] == "mlflow-backup"
 
 
 def test_namespace_enforces_restricted_and_every_platform_pod_was_admitted(dev: EngineStack) -> None:
@@ -147,6 +149,46 @@ def test_new_serving_image_rolls_out_after_the_hpa_scaled_the_deployment(dev: En
     assert deployment.spec.template.spec.containers[0].image == prebuilt_image("mlops-serving", 2)
     # Pulumi does not own replicas, so the scaled count survives the update.
     assert deployment.spec.replicas == 3
+
+
+def _migration_jobs(dev: EngineStack) -> list[Any]:
+    jobs = client.BatchV1Api(dev.api()).list_namespaced_job(dev.namespace).items
+    return [j for j in jobs if j.metadata.name.startswith(f"{MIGRATION_JOB_PREFIX}-")]
+
+
+def test_mlflow_was_created_after_the_schema_migration_completed(dev: EngineStack) -> None:
+    (job,) = _migration_jobs(dev)
+    assert job.status.succeeded == 1
+    deployment = client.AppsV1Api(dev.api()).read_namespaced_deployment("mlflow", dev.namespace)
+    assert deployment.metadata.creation_timestamp >= job.status.completion_time
+    backup = client.BatchV1Api(dev.api()).read_namespaced_cron_job("mlflow-backup", dev.namespace)
+    assert backup.spec.job_template.spec.template.spec.volumes[0].persistent_volume_claim.claim_name == (
+        "mlflow-backups"
+    )
+
+
+def test_new_mlflow_image_is_migrated_for_before_mlflow_rolls_out(dev: EngineStack) -> None:
+    (old,) = _migration_jobs(dev)
+    image = prebuilt_image("mlops-mlflow", 2)
+    dev.set(mlflowImage=image)
+    dev.up()
+    # A new Job for the new image, created and awaited first; the old one is gone.
+    (job,) = _migration_jobs(dev)
+    assert job.metadata.name == migration_job_name(image) != old.metadata.name
+    assert job.spec.template.spec.containers[0].image == image
+    assert job.status.succeeded == 1
+    apps = client.AppsV1Api(dev.api())
+    assert (
+        apps.read_namespaced_deployment("mlflow", dev.namespace).spec.template.spec.containers[0].image
+        == image
+    )
+    (rollout,) = [
+        rs
+        for rs in apps.list_namespaced_replica_set(dev.namespace).items
+        if rs.metadata.owner_references[0].name == "mlflow"
+        and rs.spec.template.spec.containers[0].image == image
+    ]
+    assert rollout.metadata.creation_timestamp >= job.status.completion_time
 
 
 def test_destroy_leaves_nothing_of_the_stack(dev: EngineStack) -> None:

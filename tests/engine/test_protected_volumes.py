@@ -1,8 +1,8 @@
 """`protectVolumes: true` as README and docs/infra.md describe it, on a real API server.
 
-`pulumi destroy` succeeds and keeps the namespace with the PostgreSQL, artifact and training-data claims
-(everything else goes); the next `pulumi up` of the stack adopts them; with protection off, destroy leaves
-nothing.
+`pulumi destroy` succeeds and keeps the namespace with the PostgreSQL, artifact, backup and training-data
+claims (everything else goes); the next `pulumi up` of the stack adopts them; with protection off, destroy
+leaves nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tests.engine.conftest import EngineStack
 
 pytestmark = pytest.mark.engine
 
-CLAIMS = {"mlflow-artifacts", "data-mlflow-postgres-0", "training-data"}
+CLAIMS = {"mlflow-artifacts", "data-mlflow-postgres-0", "mlflow-backups", "training-data"}
 DATA_MOUNTS = {"training-data": "/var/lib/mlops/training-data"}
 
 

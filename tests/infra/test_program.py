@@ -35,7 +35,8 @@ def test_every_mode_declares_the_platform(stack: MockedStack, mode: str) -> None
     assert kinds["StatefulSet"] == 1  # PostgreSQL
     # MLflow, serving, Prometheus, Alertmanager, retrain trigger, kube-state-metrics, Grafana
     assert kinds["Deployment"] == 7
-    assert kinds["Job"] == 2 and kinds["CronJob"] == 1  # training bootstrap, MLflow identities
+    # Jobs: bootstrap training, MLflow identities, schema migration; CronJobs: retraining, backup, mlflow gc
+    assert kinds["Job"] == 3 and kinds["CronJob"] == 3
     assert kinds["PodDisruptionBudget"] == 1 and kinds["HorizontalPodAutoscaler"] == 1
     assert kinds["NetworkPolicy"] >= 3
     types = Counter(r.type for r in stack.resources)
@@ -158,7 +159,7 @@ def test_serving_is_available_through_rollouts(stack: MockedStack, mode: str) ->
 
 def test_every_pod_is_hardened_and_bounded(stack: MockedStack) -> None:
     specs = pod_specs(stack.manifests())
-    assert len(specs) == 11
+    assert len(specs) == 14
     api_users = {"Deployment/prometheus", "Deployment/retrain-trigger", "Deployment/kube-state-metrics"}
     for where, spec in specs:
         assert spec["securityContext"]["runAsNonRoot"] is True, where
@@ -202,6 +203,7 @@ def test_explicit_volume_protection_overrides_auto() -> None:
         "namespace-namespace",
         "mlflow-artifacts",
         "training-data-claim",
+        "mlflow-maintenance-backups",
     }
 
 
@@ -224,7 +226,7 @@ def test_every_resource_belongs_to_a_platform_component(stack: MockedStack, mode
         "mlops:index:Cluster", "mlops:index:Images", "mlops:index:Namespace", "mlops:index:MlflowServer",
         "mlops:index:TrainingJobs", "mlops:index:Serving", "mlops:index:Monitoring", "mlops:index:AppDeployment",
         "mlops:index:MlflowIdentities", "mlops:index:RetrainAdmission", "mlops:index:NamespaceLimits",
-        "mlops:index:TrainingDataVolume",
+        "mlops:index:TrainingDataVolume", "mlops:index:MlflowMaintenance",
     } | optional  # fmt: skip
     for resource in stack.resources:
         if resource.type.startswith(("mlops:index:", "pulumi:providers:")):
@@ -276,8 +278,9 @@ def test_outputs(stack: MockedStack, mode: str) -> None:
     assert set(out["images"]) == {"mlops-serving", "mlops-training", "mlops-mlflow", "mlops-retrain-trigger"}
     assert set(out["resourceRequests"]) == {
         "postgres", "mlflow", "training", "serving", "prometheus", "alertmanager", "grafana", "retrain-trigger",
-        "kube-state-metrics",
+        "kube-state-metrics", "mlflow-db-upgrade",
     }  # fmt: skip
+    assert out["backupCronJob"] == "mlflow-backup"
     assert out["grafanaAdminSecret"] == "grafana-admin"
     if mode == "kind":
         assert out["mlflowUrl"] == "http://localhost:5000" and out["servingUrl"] == "http://localhost:8000"

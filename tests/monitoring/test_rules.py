@@ -28,6 +28,7 @@ needs_promtool = pytest.mark.skipif(
 S = 'job="serving",instance="a:8000"'
 M = 'job="mlflow",instance="mlflow:5000"'
 PREDICT = 'route="/v1/predict",method="POST"'
+BACKUP = 'cronjob="mlflow-backup",namespace="mlops",job="kube-state-metrics"'
 
 
 def _psi(*values: float, instance: str = "a:8000") -> dict[str, str]:
@@ -148,6 +149,19 @@ CASES: dict[str, tuple[dict[str, str], dict[str, str], str, dict[str, str]]] = {
         "5m",
         {"job_name": "training-retrain-29412"},
     ),
+    # Evaluated at 32h (time() = 115200 s): the last success 32h ago vs. one a minute ago.
+    "MlflowBackupStale": (
+        {
+            f"kube_cronjob_created{{{BACKUP}}}": "0x2000",
+            f"kube_cronjob_status_last_successful_time{{{BACKUP}}}": "0x2000",
+        },
+        {
+            f"kube_cronjob_created{{{BACKUP}}}": "0x2000",
+            f"kube_cronjob_status_last_successful_time{{{BACKUP}}}": "0+60x2000",
+        },
+        "32h",
+        {},
+    ),
 }
 
 
@@ -232,6 +246,18 @@ def test_promtool_unit_tests_for_every_alert(tmp_path: Path) -> None:
             ],
         )
     )
+    # A backup CronJob that never succeeded alerts once it is older than the limit, not before.
+    backup = rules["MlflowBackupStale"]
+    never = {f"kube_cronjob_created{{{BACKUP}}}": "0x2000"}
+    tests.append(
+        _case(
+            "MlflowBackupStale",
+            never,
+            "32h",
+            [{"exp_labels": backup["labels"], "exp_annotations": backup["annotations"]}],
+        )
+    )
+    tests.append(_case("MlflowBackupStale", never, "20h", []))
     rules_path = _write_rules(tmp_path)
     test_file = tmp_path / "tests.yml"
     test_file.write_text(
