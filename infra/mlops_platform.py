@@ -38,6 +38,7 @@ from infra.components.mlflow_maintenance import MlflowMaintenance, MlflowMainten
 from infra.components.mlflow_server import (
     ADMIN_USER,
     SECRET_ADMIN_PASSWORD,
+    SECRET_ADMIN_USER,
     MlflowCredentials,
     MlflowServer,
     MlflowServerArgs,
@@ -316,14 +317,20 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
         ),
         opts=k8s_opts,
     )
-    # Maintenance holds the database password (pg_dump, gc): MLflow's admin login adds nothing to that.
+    # Maintenance holds the database password (pg_dump, gc): MLflow's admin login adds little to that.
     maintenance = MlflowMaintenance(
         "mlflow-maintenance",
         MlflowMaintenanceArgs(
             namespace=namespace.name,
             stack=cfg.stack,
             mlflow_image=images.refs["mlops-mlflow"],
-            mlflow=client(mlflow.credentials_secret),
+            # `mlflow gc` deletes any experiment's artifacts through the server: the admin login.
+            mlflow=MlflowClientArgs(
+                tracking_uri=mlflow.url,
+                credentials_secret=mlflow.credentials_secret,
+                username_key=SECRET_ADMIN_USER,
+                password_key=SECRET_ADMIN_PASSWORD,
+            ),
             credentials_secret=mlflow.credentials_secret,
             backup_schedule=cfg.backup_schedule,
             backup_keep=cfg.backup_retention,

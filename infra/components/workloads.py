@@ -24,14 +24,17 @@ class MlflowClientArgs:
     """In-cluster tracking URI."""
     credentials_secret: Input[str]
     """The workload's own MLflow login (a Secret from MlflowIdentities: `username`, `password`)."""
+    username_key: str = USERNAME_KEY
+    password_key: str = PASSWORD_KEY
+    """Other keys only for the admin login (MlflowServer's Secret), which maintenance alone uses."""
 
 
 def mlflow_client_env(client: MlflowClientArgs) -> list[k8s.core.v1.EnvVarArgs]:
     """Tracking URI and credentials (the credentials only as secretKeyRefs)."""
     return [
         k8s.core.v1.EnvVarArgs(name=Env.TRACKING_URI, value=client.tracking_uri),
-        secret_env(Env.TRACKING_USERNAME, client.credentials_secret, USERNAME_KEY),
-        secret_env(Env.TRACKING_PASSWORD, client.credentials_secret, PASSWORD_KEY),
+        secret_env(Env.TRACKING_USERNAME, client.credentials_secret, client.username_key),
+        secret_env(Env.TRACKING_PASSWORD, client.credentials_secret, client.password_key),
     ]
 
 

@@ -83,3 +83,31 @@ def process_env(container_env: Mapping[str, str], tmp: Path) -> dict[str, str]:
     """A clean process environment: PATH and locale from here, nothing MLflow/MLOPS-related leaks in."""
     base = {k: v for k, v in os.environ.items() if k in {"PATH", "LANG", "LC_ALL", "SYSTEMROOT"}}
     return {**base, "HOME": str(tmp), "TMPDIR": str(tmp), **container_env}
+
+
+def secret_file(
+    pod: Mapping[str, Any], container: Mapping[str, Any], path: str, secrets: Mapping[tuple[str, str], str]
+) -> str:
+    """The content of `path` in the container when it is a key of a mounted Secret volume (a `*_FILE` env)."""
+    volumes = {v["name"]: v["secret"] for v in pod.get("volumes", []) if "secret" in v}
+    for mount in container.get("volumeMounts", []):
+        source = volumes.get(mount["name"])
+        prefix = mount["mountPath"].rstrip("/") + "/"
+        if source is None or not path.startswith(prefix):
+            continue
+        relative = path.removeprefix(prefix)
+        items = {item["path"]: item["key"] for item in source.get("items", [])} or {relative: relative}
+        return secrets[(source["secretName"], items[relative])]
+    raise KeyError(f"{path} is not in a mounted Secret")
+
+
+def postgres_password(
+    pod: Mapping[str, Any],
+    container: Mapping[str, Any],
+    env: Mapping[str, str],
+    secrets: Mapping[tuple[str, str], str],
+) -> str:
+    """The password the official PostgreSQL image sets: POSTGRES_PASSWORD, else the file POSTGRES_PASSWORD_FILE."""
+    if "POSTGRES_PASSWORD" in env:
+        return env["POSTGRES_PASSWORD"]
+    return secret_file(pod, container, env["POSTGRES_PASSWORD_FILE"], secrets)

@@ -20,7 +20,7 @@ from infra.config import StackConfig
 from infra.render import render
 from tests.conftest import free_port
 from tests.infra.conftest import find, pod_spec
-from tests.integration.pod_runtime import LocalPod, entrypoint, process_env, secrets_of
+from tests.integration.pod_runtime import LocalPod, entrypoint, postgres_password, process_env, secrets_of
 from tests.integration.postgres_support import Postgres, postgres_server
 
 
@@ -106,10 +106,11 @@ def rendered_stack(cfg: StackConfig, root: Path) -> RenderedStack:
 @contextmanager
 def stack_postgres(stack: RenderedStack) -> Iterator[Postgres]:
     """PostgreSQL as the StatefulSet configures the official image (user, database, password)."""
-    pg_env = stack.env(stack.container("StatefulSet", "mlflow-postgres"))
-    with postgres_server(
-        stack.pg_port, pg_env["POSTGRES_USER"], pg_env["POSTGRES_PASSWORD"], pg_env["POSTGRES_DB"]
-    ) as pg:
+    pg_container = stack.container("StatefulSet", "mlflow-postgres")
+    pg_env = stack.env(pg_container)
+    pg_pod = pod_spec(find(stack.manifests, "StatefulSet", "mlflow-postgres"))
+    password = postgres_password(pg_pod, pg_container, pg_env, stack.secrets)
+    with postgres_server(stack.pg_port, pg_env["POSTGRES_USER"], password, pg_env["POSTGRES_DB"]) as pg:
         yield pg
 
 

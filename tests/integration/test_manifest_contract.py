@@ -22,7 +22,7 @@ from infra.render import render
 from mlops_contract.names import CHAMPION_ALIAS, Env
 from tests.conftest import free_port
 from tests.infra.conftest import config_for, find, pod_spec
-from tests.integration.pod_runtime import LocalPod, entrypoint, process_env, secrets_of
+from tests.integration.pod_runtime import LocalPod, entrypoint, postgres_password, process_env, secrets_of
 from tests.integration.postgres_support import postgres_bin, postgres_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
@@ -54,11 +54,11 @@ def test_rendered_pods_run_the_real_training_and_serving_code(tmp_path: Path) ->
             hosts[f"{name}:{port}"] = f"127.0.0.1:{local}"
 
     # PostgreSQL as the StatefulSet configures the official image (user, database, password from the Secret).
-    pg_container = pod_spec(find(manifests, "StatefulSet", "mlflow-postgres"))["containers"][0]
+    pg_pod = pod_spec(find(manifests, "StatefulSet", "mlflow-postgres"))
+    pg_container = pg_pod["containers"][0]
     pg_env = LocalPod(hosts, {}).env(pg_container, secrets)
-    with postgres_server(
-        pg_port, pg_env["POSTGRES_USER"], pg_env["POSTGRES_PASSWORD"], pg_env["POSTGRES_DB"]
-    ):
+    password = postgres_password(pg_pod, pg_container, pg_env, secrets)
+    with postgres_server(pg_port, pg_env["POSTGRES_USER"], password, pg_env["POSTGRES_DB"]):
         # MLflow: init container, then the server, with ConfigMap files and the PVC mapped to directories.
         mlflow_pod = pod_spec(find(manifests, "Deployment", "mlflow"))
         mounts = {"/data": tmp_path / "pvc", "/etc/mlflow-auth": tmp_path / "auth", "/tmp": tmp_path / "tmp"}
