@@ -88,7 +88,12 @@ class Admission:
             return
         accepted = self.media_types.get(scope["path"], frozenset({JSON}))
         media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower().decode("latin-1")
-        if media_type not in accepted:
+        # No body at all (e.g. PUT /ping): the router answers (405), not a 415 about a body never sent.
+        # /v2: Open Inference Protocol clients (tritonclient) send JSON without a content type; a browser's
+        # cross-origin form post always sends one, so this opens no preflight-free path.
+        bodiless = declared in (None, 0) and b"transfer-encoding" not in headers
+        lenient = media_type == "" and (bodiless or scope["path"].startswith("/v2/"))
+        if media_type not in accepted and not lenient:
             detail = f"content-type must be {' or '.join(sorted(accepted))}"
             await respond(send, 415, {"detail": detail}, close=True)
             return

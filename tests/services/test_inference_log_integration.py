@@ -35,6 +35,8 @@ def server(tmp_path: Path, port: int, env: dict[str, str], argv: list[str] | Non
         env={
             Env.SERVING_HOST: "127.0.0.1",
             Env.SERVING_PORT: str(port),
+            # /metrics has its own listener (services/serving/metrics_server.py).
+            Env.SERVING_METRICS_PORT: str(metrics_port(port)),
             Env.RELOAD_INTERVAL_SECONDS: "0.5",
             **env,
         },
@@ -76,8 +78,17 @@ def finished_records(directory: Path) -> list[RequestRecord]:
     ]
 
 
+_METRICS_PORTS: dict[int, int] = {}
+
+
+def metrics_port(port: int) -> int:
+    """The metrics listener's port of the server on `port` (chosen once per server)."""
+    return _METRICS_PORTS.setdefault(port, free_port())
+
+
 def metric(url: str, prefix: str) -> float:
-    for line in httpx.get(f"{url}/metrics", timeout=5).text.splitlines():
+    port = int(url.rsplit(":", 1)[1])
+    for line in httpx.get(f"http://127.0.0.1:{metrics_port(port)}/metrics", timeout=5).text.splitlines():
         if line.startswith(prefix):
             return float(line.split()[-1])
     return float("nan")

@@ -65,7 +65,8 @@ class Server:
         return int(match.group(1)) / 1024
 
     def metric(self, line_prefix: str) -> float:
-        for line in httpx.get(f"{self.url}/metrics", timeout=10).text.splitlines():
+        metrics_port = (self.proc.env or {})[Env.SERVING_METRICS_PORT]
+        for line in httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text.splitlines():
             if line.startswith(line_prefix):
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
@@ -84,6 +85,8 @@ def start_server(tmp_path: Path, trained: tuple[str, str], **env: str) -> Manage
             Env.MODEL_NAME: name,
             Env.SERVING_HOST: "127.0.0.1",
             Env.SERVING_PORT: str(port),
+            # /metrics has its own listener (services/serving/metrics_server.py).
+            Env.SERVING_METRICS_PORT: str(free_port()),
             Env.LOG_LEVEL: "WARNING",
             **env,
         },
