@@ -41,11 +41,16 @@ Label = StrictBool | StrictInt | StrictFloat | StrictStr
 class FeedbackItem(BaseModel):
     """The true label of a 1-row request (`label`) or one label per row (`labels`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The schema says what the validator below enforces (exactly one of the two, neither null), so a
+    # schema-valid item is never refused (schemathesis' positive-data check).
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["label"]}, {"required": ["labels"]}]},
+    )
 
     request_id: Annotated[str, Field(min_length=1, max_length=128)]
-    label: Label | None = None
-    labels: Annotated[list[Label], Field(min_length=1)] | None = None
+    label: Label = Field(default=None, json_schema_extra={"not": {"type": "null"}})  # type: ignore[assignment]
+    labels: Annotated[list[Label], Field(min_length=1)] = Field(default=None)  # type: ignore[arg-type]
 
     @model_validator(mode="after")
     def _one_of(self) -> Self:
