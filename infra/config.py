@@ -84,6 +84,7 @@ class Credentials:
     mlflow_admin_password: SecretValue | None
     mlflow_flask_secret_key: SecretValue | None
     grafana_admin_password: SecretValue | None
+    grafana_secret_key: SecretValue | None
     mlflow_serving_password: SecretValue | None = None
     mlflow_training_password: SecretValue | None = None
     mlflow_prometheus_password: SecretValue | None = None
@@ -491,6 +492,7 @@ def _credentials(r: _Reader) -> Credentials:
         mlflow_admin_password=r.secret("mlflowAdminPassword"),
         mlflow_flask_secret_key=r.secret("mlflowFlaskSecretKey"),
         grafana_admin_password=r.secret("grafanaAdminPassword"),
+        grafana_secret_key=r.secret("grafanaSecretKey"),
         mlflow_serving_password=r.secret("mlflowServingPassword"),
         mlflow_training_password=r.secret("mlflowTrainingPassword"),
         mlflow_prometheus_password=r.secret("mlflowPrometheusPassword"),

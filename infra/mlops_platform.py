@@ -409,6 +409,7 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             grafana_node_port=NODE_PORTS["grafana"] if cfg.node_ports else None,
             prometheus_node_port=NODE_PORTS["prometheus"] if cfg.node_ports else None,
             grafana_admin_password=_secret(cfg.credentials.grafana_admin_password),
+            grafana_secret_key=_secret(cfg.credentials.grafana_secret_key),
             mlflow_scrape_secret=identities.secrets[PROMETHEUS.user],
             retrain_trigger_token=_secret(cfg.credentials.retrain_trigger_token),
             thresholds=cfg.thresholds,

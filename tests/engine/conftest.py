@@ -173,6 +173,7 @@ def credentials() -> dict[str, str]:
         "mlflowAdminPassword": secrets.token_urlsafe(24),
         "mlflowFlaskSecretKey": secrets.token_urlsafe(32),
         "grafanaAdminPassword": secrets.token_urlsafe(24),
+        "grafanaSecretKey": secrets.token_urlsafe(32),
         "mlflowServingPassword": secrets.token_urlsafe(24),
         "mlflowTrainingPassword": secrets.token_urlsafe(24),
         "mlflowPrometheusPassword": secrets.token_urlsafe(24),
