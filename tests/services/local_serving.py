@@ -18,6 +18,7 @@ from sklearn.preprocessing import StandardScaler
 
 from services.serving.app import create_app
 from services.serving.logs import configure_logging
+from services.serving.metrics_server import start_metrics_server
 from services.serving.settings import load_settings
 from tests.services.conftest import MemoryLoader, TinyModel
 
@@ -29,8 +30,11 @@ def main() -> int:
     estimator = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(data.data, data.target)
     loader = MemoryLoader(model=TinyModel(estimator=estimator, features=data.data))
     configure_logging(settings.log_level)
+    app = create_app(settings, loader)
+    # As services/serving/__main__.py does: /metrics on its own listener.
+    start_metrics_server(settings.host, settings.metrics_port, app.state.metrics.registry)
     uvicorn.run(
-        create_app(settings, loader),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
