@@ -161,6 +161,11 @@ def stack_serving(stack: RenderedStack) -> Iterator[str]:
     env = stack.env(container)
     env[Env.SERVING_HOST] = "127.0.0.1"
     env[Env.SERVING_PORT] = str(stack.serving_port)
+    env[Env.SERVING_METRICS_PORT] = str(free_port())
+    # This harness does not run the mlflow-identities Job (tests/mlflow/test_identities.py proves it), so
+    # serving's own user does not exist here: it logs in as admin to check what these tests are about.
+    env[Env.TRACKING_USERNAME] = stack.secrets[("mlflow-credentials", "admin-username")]
+    env[Env.TRACKING_PASSWORD] = stack.secrets[("mlflow-credentials", "admin-password")]
     base = f"http://127.0.0.1:{stack.serving_port}"
     with ManagedProcess(
         "serving",
