@@ -40,7 +40,9 @@ def _live(stack: EngineStack, kinds: set[tuple[str, str]]) -> set[tuple[str, str
         resource = dyn.resources.get(api_version=api_version, kind=kind)
         namespace = stack.namespace if resource.namespaced else None
         for item in resource.get(namespace=namespace).items:
-            if item.metadata.ownerReferences or (kind, item.metadata.name) in _DEFAULTS:
+            owners = item.metadata.ownerReferences or []
+            # Made by a controller (a Job's pods, a Deployment's ReplicaSet); ours may name the Namespace.
+            if any(o.kind != "Namespace" for o in owners) or (kind, item.metadata.name) in _DEFAULTS:
                 continue
             if not resource.namespaced and not item.metadata.name.endswith(stack.namespace):
                 continue  # cluster-scoped kinds: ours carry the namespace's name (Namespace, admission)
