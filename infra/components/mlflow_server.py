@@ -355,6 +355,12 @@ class MlflowServer(pulumi.ComponentResource):
                                     k8s.core.v1.EnvVarArgs(
                                         name="MLFLOW_AUTH_CONFIG_PATH", value=AUTH_CONFIG_PATH
                                     ),
+                                    # MLflow 3.17 denies a non-admin any route without a permission
+                                    # validator; /metrics has none, so Prometheus' own (permissionless)
+                                    # user got 403. Every API route keeps its validator (docs/security.md).
+                                    k8s.core.v1.EnvVarArgs(
+                                        name="MLFLOW_BASIC_AUTH_FAIL_CLOSED", value="false"
+                                    ),
                                 ],
                                 resources=MLFLOW_RESOURCES.args(),
                                 security_context=container_security_context(),

@@ -111,3 +111,52 @@ def postgres_password(
     if "POSTGRES_PASSWORD" in env:
         return env["POSTGRES_PASSWORD"]
     return secret_file(pod, container, env["POSTGRES_PASSWORD_FILE"], secrets)
+
+
+def materialize_volumes(
+    pod: Mapping[str, Any],
+    container: Mapping[str, Any],
+    manifests: list[dict[str, Any]],
+    secrets: Mapping[tuple[str, str], str],
+    root: Path,
+) -> dict[str, Path]:
+    """The container's ConfigMap, Secret and projected volumes written as files under `root`, as the kubelet
+    mounts them: mount path -> local directory. Other volume kinds (claims, emptyDir) are the caller's mapping.
+    """
+    config_maps = {m["metadata"]["name"]: m.get("data", {}) for m in manifests if m["kind"] == "ConfigMap"}
+
+    def secret_items(source: Mapping[str, Any], name_key: str) -> dict[str, str]:
+        name = source[name_key]
+        keys = [item["key"] for item in source.get("items", [])] or [k for (n, k) in secrets if n == name]
+        paths = {item["key"]: item["path"] for item in source.get("items", [])}
+        return {paths.get(key, key): secrets[(name, key)] for key in keys}
+
+    def files_of(volume: Mapping[str, Any]) -> dict[str, str] | None:
+        if "configMap" in volume:
+            data = config_maps[volume["configMap"]["name"]]
+            paths = {item["key"]: item["path"] for item in volume["configMap"].get("items", [])}
+            return {paths.get(k, k): v for k, v in data.items() if not paths or k in paths}
+        if "secret" in volume:
+            return secret_items(volume["secret"], "secretName")
+        if "projected" in volume:
+            files: dict[str, str] = {}
+            for source in volume["projected"]["sources"]:
+                if "secret" in source:
+                    files.update(secret_items(source["secret"], "name"))
+                elif "configMap" in source:
+                    files.update(config_maps[source["configMap"]["name"]])
+            return files
+        return None
+
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    mounts: dict[str, Path] = {}
+    for mount in container.get("volumeMounts", []):
+        files = files_of(volumes[mount["name"]])
+        if files is None:
+            continue
+        directory = root / mount["name"]
+        directory.mkdir(parents=True, exist_ok=True)
+        for relative, content in files.items():
+            (directory / relative).write_text(content)
+        mounts[mount["mountPath"]] = directory
+    return mounts

@@ -7,6 +7,7 @@ Service host names (-> 127.0.0.1 ports) and mount paths (-> directories under th
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +21,14 @@ from infra.config import StackConfig
 from infra.render import render
 from tests.conftest import free_port
 from tests.infra.conftest import find, pod_spec
-from tests.integration.pod_runtime import LocalPod, entrypoint, postgres_password, process_env, secrets_of
+from tests.integration.pod_runtime import (
+    LocalPod,
+    entrypoint,
+    materialize_volumes,
+    postgres_password,
+    process_env,
+    secrets_of,
+)
 from tests.integration.postgres_support import Postgres, postgres_server
 
 
@@ -36,6 +44,8 @@ class RenderedStack:
     pg_port: int
     mlflow_port: int
     serving_port: int
+    serving_metrics_port: int
+    """Serving's metrics listener (the pod's 9100)."""
 
     @property
     def mlflow_url(self) -> str:
@@ -100,6 +110,7 @@ def rendered_stack(cfg: StackConfig, root: Path) -> RenderedStack:
         pg_port=ports["mlflow-postgres"],
         mlflow_port=ports["mlflow"],
         serving_port=ports["serving"],
+        serving_metrics_port=free_port(),
     )
 
 
@@ -149,7 +160,23 @@ def stack_mlflow(stack: RenderedStack, log_name: str = "mlflow.log") -> Iterator
         env=process_env(server_env, stack.root / "tmp"),
     ).start() as proc:
         proc.wait_ready(timeout=600)
+        run_identities_job(stack)
         yield
+
+
+def run_identities_job(stack: RenderedStack) -> None:
+    """The mlflow-identities Job (Pulumi awaits it before any workload talks to MLflow): its script and password
+    files materialized from the rendered ConfigMap and Secrets, run to completion. Idempotent, so every MLflow
+    start runs it, as a restored database needs."""
+    job = pod_spec(find(stack.manifests, "Job", "mlflow-identities"))
+    container = job["containers"][0]
+    volumes = materialize_volumes(job, container, stack.manifests, stack.secrets, stack.root / "identities")
+    pod = LocalPod(stack.pod.hosts, {**stack.pod.mounts, **volumes})
+    env = pod.env(container, stack.secrets)
+    argv = pod.args(container, env)
+    argv[0] = sys.executable if argv[0] == "python" else argv[0]
+    result = stack.run(argv, env, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
 
 
 @contextmanager
@@ -161,11 +188,7 @@ def stack_serving(stack: RenderedStack) -> Iterator[str]:
     env = stack.env(container)
     env[Env.SERVING_HOST] = "127.0.0.1"
     env[Env.SERVING_PORT] = str(stack.serving_port)
-    env[Env.SERVING_METRICS_PORT] = str(free_port())
-    # This harness does not run the mlflow-identities Job (tests/mlflow/test_identities.py proves it), so
-    # serving's own user does not exist here: it logs in as admin to check what these tests are about.
-    env[Env.TRACKING_USERNAME] = stack.secrets[("mlflow-credentials", "admin-username")]
-    env[Env.TRACKING_PASSWORD] = stack.secrets[("mlflow-credentials", "admin-password")]
+    env[Env.SERVING_METRICS_PORT] = str(stack.serving_metrics_port)
     base = f"http://127.0.0.1:{stack.serving_port}"
     with ManagedProcess(
         "serving",
