@@ -7,8 +7,10 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from mlops_contract.names import Route
 from services.serving.admission import RETRY_AFTER_SECONDS, Admission, AdmissionLimits, ShedReason
@@ -68,6 +70,7 @@ def create_app(settings: Settings, loader: ModelLoader) -> FastAPI:
     install_openapi(app)
     app.include_router(feedback_router)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Overloaded, _overloaded(metrics))  # type: ignore[arg-type]
     # Added first, so it runs inside ServingMiddleware: its refusals are counted and logged like any answer.
     app.add_middleware(
@@ -107,6 +110,16 @@ def _overloaded(metrics: ServingMetrics) -> Callable[[Request, Overloaded], Awai
         )
 
     return handler
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    """FastAPI answers 400 when a JSON body is not UTF-8 (json.loads raises UnicodeDecodeError, not
+    JSONDecodeError). JSON text is UTF-8 (RFC 8259), so that body is invalid JSON: the same 422 as any other
+    JSON syntax error, which the OpenAPI schema documents. Every other HTTP error keeps FastAPI's answer."""
+    if isinstance(exc.__cause__, UnicodeDecodeError):
+        detail = [{"loc": ["body"], "msg": "JSON decode error: the body is not UTF-8"}]
+        return JSONResponse(status_code=422, content={"detail": detail})
+    return await http_exception_handler(request, exc)
 
 
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

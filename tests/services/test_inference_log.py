@@ -205,6 +205,11 @@ def test_feedback_is_validated_and_stored_beside_the_log(serve, tmp_path: Path, 
 
     both = client.post("/v1/feedback", json={"items": [{"request_id": one, "label": 1, "labels": [1]}]})
     assert both.status_code == 422 and "exactly one of" in both.text
+    # Not UTF-8 (schemathesis found FastAPI's undocumented 400 here): invalid JSON, the documented 422.
+    garbled = client.post(
+        "/v1/feedback", content=b'{"items": "\xff"}', headers={"content-type": "application/json"}
+    )
+    assert garbled.status_code == 422 and "not UTF-8" in garbled.text
 
     assert metric(client, 'mlops_feedback_items_total{outcome="accepted"}') == 2.0
     client.__exit__(None, None, None)
