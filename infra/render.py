@@ -6,6 +6,7 @@ image commands do not run, so the output shows what will be applied, not live va
 
     python -m infra.render --stack dev            # multi-document YAML on stdout
     python -m infra.render --stack dev --out build/manifests
+    python -m infra.render --stack dev --urns     # the URN of every resource, one a line
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class Recorded:
     type: str
     name: str
     inputs: dict[str, Any]
+    urn: str = ""
+    """The URN the engine gives it: state identity, so a changed URN is a delete and a create."""
     parent: str | None = None
     parent_type: str | None = None
     protect: bool = False
@@ -110,6 +113,10 @@ class MockedStack:
     resources: list[Recorded]
     outputs: dict[str, Any]
 
+    def urns(self) -> list[str]:
+        """Every resource's URN, sorted."""
+        return sorted(r.urn for r in self.resources)
+
     def kubernetes(self) -> list[Recorded]:
         """The Kubernetes objects, in declaration order."""
         return [r for r in self.resources if r.is_kubernetes]
@@ -141,6 +148,10 @@ def _api_version(token: str) -> str:
     return group_version.removeprefix("core/")
 
 
+def _urn(stack: str, qualified_type: str, name: str) -> str:
+    return f"urn:pulumi:{stack}::{PROJECT}::{qualified_type}::{name}"
+
+
 def run_program(
     cfg: StackConfig, program: Callable[[StackConfig], Mapping[str, Any]], preview: bool = False
 ) -> MockedStack:
@@ -149,15 +160,21 @@ def run_program(
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=cfg.stack, preview=preview)
     options: dict[str, Recorded] = {}
     outputs: dict[str, Any] = {}
+    # The engine's URN type is the chain of parent types (the stack's own left out); the mocks' monitor
+    # puts only the nearest parent's type in it, so it is computed here, as the engine does.
+    qualified_types: dict[pulumi.Resource, str] = {}
 
     def record(args: pulumi.ResourceTransformationArgs) -> None:
         opts = args.opts
         parent = opts.parent if opts is not None else None
         depends = opts.depends_on if opts is not None and isinstance(opts.depends_on, list) else []
+        parent_type = qualified_types.get(parent) if parent is not None else None
+        qualified_types[args.resource] = f"{parent_type}${args.type_}" if parent_type else args.type_
         options[args.name] = Recorded(
             type=args.type_,
             name=args.name,
             inputs={},
+            urn=_urn(cfg.stack, qualified_types[args.resource], args.name),
             parent=getattr(parent, "_name", None),
             parent_type=getattr(parent, "_type", None),
             protect=bool(opts.protect) if opts is not None else False,
@@ -220,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)"
     )
     parser.add_argument("--out", type=Path, help="write one YAML file per object into this directory")
+    parser.add_argument("--urns", action="store_true", help="print every resource's URN instead of manifests")
     args = parser.parse_args(argv)
     overrides = {}
     for item in args.set:
@@ -228,10 +246,14 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--set {item!r}: expected KEY=VALUE")
         overrides[key.removeprefix(f"{PROJECT}:")] = value
     try:
-        manifests = render(stack_config(args.stack, overrides))
+        stack = run_program(stack_config(args.stack, overrides), platform_program)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.urns:
+        sys.stdout.write("".join(f"{urn}\n" for urn in stack.urns()))
+        return 0
+    manifests = stack.manifests()
     if args.out is None:
         sys.stdout.write("---\n".join(_documents(manifests)))
         return 0
