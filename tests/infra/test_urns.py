@@ -21,7 +21,6 @@ from infra.render import MockedStack
 from tests.infra.conftest import config_for
 
 EXPECTED_DIR = Path(__file__).parent / "urns"
-WRITE = os.environ.get("MLOPS_WRITE_URNS") == "1"
 
 
 def _expected(mode: str) -> list[str]:
@@ -30,7 +29,7 @@ def _expected(mode: str) -> list[str]:
 
 def test_no_resource_changes_its_urn(mode: str, stack: MockedStack) -> None:
     actual = stack.urns()
-    if WRITE:
+    if os.environ.get("MLOPS_WRITE_URNS") == "1":
         (EXPECTED_DIR / f"{mode}.txt").write_text("".join(f"{urn}\n" for urn in actual))
     expected = _expected(mode)
     gone = sorted(set(expected) - set(actual))
