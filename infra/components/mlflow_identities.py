@@ -19,15 +19,9 @@ import pulumi_kubernetes as k8s
 from pulumi import Input, Output, ResourceOptions
 
 from infra.components.credentials import given_or_generated
+from infra.components.job_pod import JobContainer, job_pod_spec
 from infra.components.namespace import IDENTITIES_APP
-from infra.components.pod_security import (
-    Resources,
-    container_security_context,
-    labels,
-    pod_security_context,
-    service_account,
-    tmp_dir,
-)
+from infra.components.pod_security import Resources, labels, service_account, tmp_dir
 from mlops_contract.names import Env
 
 IDENTITIES_JOB_NAME = "mlflow-identities"
@@ -139,7 +133,9 @@ class MlflowIdentities(pulumi.ComponentResource):
             lambda values: hashlib.sha256("\0".join([spec, script, *values]).encode()).hexdigest()[:16]
         )
         account = service_account(f"{name}-identities", IDENTITIES_APP, args.namespace, meta, self)
-        tmp_vol, tmp_mount = tmp_dir(64)
+        script_files = k8s.core.v1.VolumeArgs(
+            name="script", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=IDENTITIES_APP)
+        )
         password_files = k8s.core.v1.VolumeArgs(
             name="passwords",
             projected=k8s.core.v1.ProjectedVolumeSourceArgs(
@@ -162,6 +158,18 @@ class MlflowIdentities(pulumi.ComponentResource):
                 ],
             ),
         )
+        container = JobContainer(
+            name="identities",
+            image=args.image,
+            command=["python", f"{SCRIPT_DIR}/identities.py"],
+            env=[
+                k8s.core.v1.EnvVarArgs(name=Env.TRACKING_URI, value=args.tracking_uri),
+                k8s.core.v1.EnvVarArgs(name=Env.TRACKING_USERNAME, value=args.admin_user),
+                k8s.core.v1.EnvVarArgs(name="MLOPS_ADMIN_PASSWORD_FILE", value=f"{PASSWORDS_DIR}/admin"),
+                k8s.core.v1.EnvVarArgs(name="MLOPS_IDENTITIES_SPEC", value=spec),
+            ],
+            resources=IDENTITIES_RESOURCES,
+        )
         self.job = k8s.batch.v1.Job(
             f"{name}-job",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -177,45 +185,13 @@ class MlflowIdentities(pulumi.ComponentResource):
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         labels=meta, annotations={"checksum/identities": checksum}
                     ),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        restart_policy="Never",
-                        service_account_name=account,
-                        automount_service_account_token=False,
-                        security_context=pod_security_context(),
-                        containers=[
-                            k8s.core.v1.ContainerArgs(
-                                name="identities",
-                                image=args.image,
-                                image_pull_policy="IfNotPresent",
-                                command=["python", f"{SCRIPT_DIR}/identities.py"],
-                                env=[
-                                    k8s.core.v1.EnvVarArgs(name=Env.TRACKING_URI, value=args.tracking_uri),
-                                    k8s.core.v1.EnvVarArgs(name=Env.TRACKING_USERNAME, value=args.admin_user),
-                                    k8s.core.v1.EnvVarArgs(
-                                        name="MLOPS_ADMIN_PASSWORD_FILE", value=f"{PASSWORDS_DIR}/admin"
-                                    ),
-                                    k8s.core.v1.EnvVarArgs(name="MLOPS_IDENTITIES_SPEC", value=spec),
-                                ],
-                                resources=IDENTITIES_RESOURCES.args(),
-                                security_context=container_security_context(),
-                                volume_mounts=[
-                                    k8s.core.v1.VolumeMountArgs(
-                                        name="script", mount_path=SCRIPT_DIR, read_only=True
-                                    ),
-                                    k8s.core.v1.VolumeMountArgs(
-                                        name="passwords", mount_path=PASSWORDS_DIR, read_only=True
-                                    ),
-                                    tmp_mount,
-                                ],
-                            )
-                        ],
+                    spec=job_pod_spec(
+                        account,
+                        container,
                         volumes=[
-                            k8s.core.v1.VolumeArgs(
-                                name="script",
-                                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=IDENTITIES_APP),
-                            ),
-                            password_files,
-                            tmp_vol,
+                            (script_files, _read_only_mount(script_files, SCRIPT_DIR)),
+                            (password_files, _read_only_mount(password_files, PASSWORDS_DIR)),
+                            tmp_dir(64),
                         ],
                     ),
                 ),
@@ -227,3 +203,7 @@ class MlflowIdentities(pulumi.ComponentResource):
             ),
         )
         self.register_outputs({"secrets": self.secrets})
+
+
+def _read_only_mount(volume: k8s.core.v1.VolumeArgs, path: str) -> k8s.core.v1.VolumeMountArgs:
+    return k8s.core.v1.VolumeMountArgs(name=volume.name, mount_path=path, read_only=True)

@@ -13,6 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi import Input, Output, ResourceOptions
 
+from infra.components.job_pod import JobContainer, Volume, job_pod_spec
 from infra.components.mlflow_server import (
     POSTGRES_DB,
     POSTGRES_IMAGE,
@@ -21,16 +22,7 @@ from infra.components.mlflow_server import (
     backend_store_uri,
 )
 from infra.components.namespace import MLFLOW_APP, MLFLOW_MAINTENANCE_APP, POSTGRES_APP, POSTGRES_PORT
-from infra.components.pod_security import (
-    Resources,
-    container_security_context,
-    labels,
-    pod_security_context,
-    secret_env,
-    selector,
-    service_account,
-    tmp_dir,
-)
+from infra.components.pod_security import Resources, labels, secret_env, selector, service_account, tmp_dir
 from infra.components.workloads import MlflowClientArgs, mlflow_client_env
 
 BACKUP_CRONJOB = "mlflow-backup"
@@ -118,12 +110,15 @@ def _cron(
     )
 
 
-def _claim_volume(name: str, claim: str, read_only: bool = False) -> k8s.core.v1.VolumeArgs:
-    return k8s.core.v1.VolumeArgs(
-        name=name,
-        persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
-            claim_name=claim, read_only=read_only or None
+def _claim_volume(name: str, claim: str, mount_path: str, read_only: bool = False) -> Volume:
+    return (
+        k8s.core.v1.VolumeArgs(
+            name=name,
+            persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+                claim_name=claim, read_only=read_only or None
+            ),
         ),
+        k8s.core.v1.VolumeMountArgs(name=name, mount_path=mount_path, read_only=read_only or None),
     )
 
 
@@ -171,7 +166,6 @@ class MlflowMaintenance(pulumi.ComponentResource):
             opts=ResourceOptions(parent=self, retain_on_delete=args.protect_volumes),
         )
         account = service_account(f"{name}-maintenance", MLFLOW_MAINTENANCE_APP, ns, backup_labels, self)
-        tmp_vol, tmp_mount = tmp_dir(64)
         plain = {
             "PGHOST": POSTGRES_APP,
             "PGPORT": str(POSTGRES_PORT),
@@ -181,80 +175,56 @@ class MlflowMaintenance(pulumi.ComponentResource):
             "ARTIFACTS_DIR": ARTIFACTS_DIR,
             "BACKUP_KEEP": str(args.backup_keep),
         }
-        backup_pod = k8s.core.v1.PodSpecArgs(
-            restart_policy="Never",
-            service_account_name=account,
-            automount_service_account_token=False,
-            security_context=pod_security_context(),
-            affinity=_same_node_as_mlflow(),
-            containers=[
-                k8s.core.v1.ContainerArgs(
-                    name="backup",
-                    image=POSTGRES_IMAGE,
-                    image_pull_policy="IfNotPresent",
-                    command=["/bin/sh", "-c", BACKUP_SCRIPT],
-                    env=[
-                        *(k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in plain.items()),
-                        # libpq reads PGPASSWORD: the password never appears on a command line.
-                        secret_env("PGPASSWORD", args.credentials_secret, SECRET_DB_PASSWORD),
-                    ],
-                    resources=BACKUP_RESOURCES.args(),
-                    security_context=container_security_context(),
-                    volume_mounts=[
-                        k8s.core.v1.VolumeMountArgs(name="backups", mount_path=BACKUP_DIR),
-                        k8s.core.v1.VolumeMountArgs(
-                            name="artifacts", mount_path=ARTIFACTS_DIR, read_only=True
-                        ),
-                        tmp_mount,
-                    ],
-                )
+        backup = JobContainer(
+            name="backup",
+            image=POSTGRES_IMAGE,
+            command=["/bin/sh", "-c", BACKUP_SCRIPT],
+            env=[
+                *(k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in plain.items()),
+                # libpq reads PGPASSWORD: the password never appears on a command line.
+                secret_env("PGPASSWORD", args.credentials_secret, SECRET_DB_PASSWORD),
             ],
-            volumes=[
-                _claim_volume("backups", BACKUP_CLAIM),
-                _claim_volume("artifacts", ARTIFACTS_CLAIM, read_only=True),
-                tmp_vol,
-            ],
+            resources=BACKUP_RESOURCES,
         )
-        backup = k8s.batch.v1.CronJob(
+        backup_pod = job_pod_spec(
+            account,
+            backup,
+            volumes=[
+                _claim_volume("backups", BACKUP_CLAIM, BACKUP_DIR),
+                _claim_volume("artifacts", ARTIFACTS_CLAIM, ARTIFACTS_DIR, read_only=True),
+                tmp_dir(64),
+            ],
+            affinity=_same_node_as_mlflow(),
+        )
+        backup_cron = k8s.batch.v1.CronJob(
             f"{name}-backup",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=BACKUP_CRONJOB, namespace=ns, labels=backup_labels),
             spec=_cron(args.backup_schedule, backup_pod, backup_labels, 3600),
             opts=ResourceOptions(parent=self),
         )
         gc_labels = labels(args.stack, MLFLOW_MAINTENANCE_APP, "garbage-collection")
-        gc_pod = k8s.core.v1.PodSpecArgs(
-            restart_policy="Never",
-            service_account_name=account,
-            automount_service_account_token=False,
-            security_context=pod_security_context(),
-            containers=[
-                k8s.core.v1.ContainerArgs(
-                    name="gc",
-                    image=args.mlflow_image,
-                    image_pull_policy="IfNotPresent",
-                    # Artifacts are proxied: gc deletes them through the server (MLFLOW_TRACKING_URI + admin
-                    # credentials), the run rows directly in PostgreSQL.
-                    args=[
-                        "gc",
-                        f"--backend-store-uri={backend_store_uri()}",
-                        f"--older-than={args.gc_older_than_days}d",
-                    ],
-                    env=[
-                        secret_env("POSTGRES_PASSWORD", args.credentials_secret, SECRET_DB_PASSWORD),
-                        *mlflow_client_env(args.mlflow),
-                    ],
-                    resources=GC_RESOURCES.args(),
-                    security_context=container_security_context(),
-                    volume_mounts=[tmp_mount],
-                )
+        gc = JobContainer(
+            name="gc",
+            image=args.mlflow_image,
+            # Artifacts are proxied: gc deletes them through the server (MLFLOW_TRACKING_URI + admin
+            # credentials), the run rows directly in PostgreSQL.
+            args=[
+                "gc",
+                f"--backend-store-uri={backend_store_uri()}",
+                f"--older-than={args.gc_older_than_days}d",
             ],
-            volumes=[tmp_vol],
+            env=[
+                secret_env("POSTGRES_PASSWORD", args.credentials_secret, SECRET_DB_PASSWORD),
+                *mlflow_client_env(args.mlflow),
+            ],
+            resources=GC_RESOURCES,
         )
+        gc_pod = job_pod_spec(account, gc, volumes=[tmp_dir(64)])
         k8s.batch.v1.CronJob(
             f"{name}-gc",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=GC_CRONJOB, namespace=ns, labels=gc_labels),
             spec=_cron(args.gc_schedule, gc_pod, gc_labels, 3600),
             opts=ResourceOptions(parent=self),
         )
-        self.backup_cronjob = Output.all(backup.id, BACKUP_CRONJOB).apply(lambda parts: str(parts[1]))
+        self.backup_cronjob = Output.all(backup_cron.id, BACKUP_CRONJOB).apply(lambda parts: str(parts[1]))
         self.register_outputs({"backup_cronjob": self.backup_cronjob})

@@ -16,15 +16,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi import Input, Output, ResourceOptions
 
+from infra.components.job_pod import JobContainer, job_pod_spec
 from infra.components.namespace import MLFLOW_MAINTENANCE_APP
-from infra.components.pod_security import (
-    Resources,
-    container_security_context,
-    labels,
-    pod_security_context,
-    service_account,
-    tmp_dir,
-)
+from infra.components.pod_security import Resources, labels, service_account, tmp_dir
 
 MIGRATION_JOB_PREFIX = "mlflow-db-upgrade"
 MIGRATION_RESOURCES = Resources(50, 128, 500, 512)
@@ -58,7 +52,13 @@ def schema_migration_job(
     """Declare the awaited migration Job; make the MLflow Deployment depend on the result."""
     pod_labels = labels(stack, MLFLOW_MAINTENANCE_APP, "schema-migration")
     account = service_account(f"{name}-db-upgrade", MIGRATION_JOB_PREFIX, namespace, pod_labels, parent)
-    tmp_vol, tmp_mount = tmp_dir(64)
+    container = JobContainer(
+        name="db-upgrade",
+        image=image,
+        args=migration_args(backend_store_uri),
+        env=env,
+        resources=MIGRATION_RESOURCES,
+    )
     return k8s.batch.v1.Job(
         f"{name}-db-upgrade",
         metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -76,25 +76,7 @@ def schema_migration_job(
             completions=1,
             template=k8s.core.v1.PodTemplateSpecArgs(
                 metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels),
-                spec=k8s.core.v1.PodSpecArgs(
-                    restart_policy="Never",
-                    service_account_name=account,
-                    automount_service_account_token=False,
-                    security_context=pod_security_context(),
-                    containers=[
-                        k8s.core.v1.ContainerArgs(
-                            name="db-upgrade",
-                            image=image,
-                            image_pull_policy="IfNotPresent",
-                            args=migration_args(backend_store_uri),
-                            env=env,
-                            resources=MIGRATION_RESOURCES.args(),
-                            security_context=container_security_context(),
-                            volume_mounts=[tmp_mount],
-                        )
-                    ],
-                    volumes=[tmp_vol],
-                ),
+                spec=job_pod_spec(account, container, volumes=[tmp_dir(64)]),
             ),
         ),
         opts=ResourceOptions(

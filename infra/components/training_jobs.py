@@ -8,15 +8,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi import Input, Output, ResourceOptions
 
+from infra.components.job_pod import JobContainer, Volume, job_pod_spec
 from infra.components.namespace import TRAINING_APP
-from infra.components.pod_security import (
-    Resources,
-    container_security_context,
-    labels,
-    pod_security_context,
-    service_account,
-    tmp_dir,
-)
+from infra.components.pod_security import Resources, labels, service_account, tmp_dir
 from infra.components.workloads import MlflowClientArgs, mlflow_client_env, plain_env
 from mlops_contract.names import INFERENCE_LOG_MOUNT_PATH, TRAINING_DATA_DIR, Env
 
@@ -86,8 +80,6 @@ class TrainingJobs(pulumi.ComponentResource):
         super().__init__("mlops:index:TrainingJobs", name, None, opts)
         pod_labels = labels(args.stack, TRAINING_APP, "training")
         account = service_account(f"{name}-training", TRAINING_APP, args.namespace, pod_labels, self)
-        tmp_vol, tmp_mount = tmp_dir(1024)
-        data_volumes, data_mounts = _data_volumes(args)
         env = [
             *mlflow_client_env(args.mlflow),
             *plain_env(
@@ -106,26 +98,12 @@ class TrainingJobs(pulumi.ComponentResource):
             ),
             k8s.core.v1.EnvVarArgs(name=Env.GIT_COMMIT, value=args.code_version),
         ]
+        container = JobContainer(
+            name="training", image=args.image, env=[*env, *_no_pickle_env()], resources=TRAINING_RESOURCES
+        )
         pod = k8s.core.v1.PodTemplateSpecArgs(
             metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels),
-            spec=k8s.core.v1.PodSpecArgs(
-                restart_policy="Never",
-                service_account_name=account,
-                automount_service_account_token=False,
-                security_context=pod_security_context(),
-                containers=[
-                    k8s.core.v1.ContainerArgs(
-                        name="training",
-                        image=args.image,
-                        image_pull_policy="IfNotPresent",
-                        env=[*env, *_no_pickle_env()],
-                        resources=TRAINING_RESOURCES.args(),
-                        security_context=container_security_context(),
-                        volume_mounts=[tmp_mount, *data_mounts],
-                    )
-                ],
-                volumes=[tmp_vol, *data_volumes],
-            ),
+            spec=job_pod_spec(account, container, volumes=[tmp_dir(1024), *_data_volumes(args)]),
         )
         self.bootstrap_job = k8s.batch.v1.Job(
             f"{name}-bootstrap",
@@ -170,26 +148,22 @@ class TrainingJobs(pulumi.ComponentResource):
         self.register_outputs({"cronjob_name": self.cronjob_name})
 
 
-def _data_volumes(
-    args: TrainingJobsArgs,
-) -> tuple[list[k8s.core.v1.VolumeArgs], list[k8s.core.v1.VolumeMountArgs]]:
+def _data_volumes(args: TrainingJobsArgs) -> list[Volume]:
     """Snapshots and the inference log, read-only: training never changes its own inputs."""
     claims: list[tuple[str, Input[str], str]] = [
         ("training-data", args.training_data_claim, TRAINING_DATA_DIR)
     ]
     if args.inference_log_claim is not None:
         claims.append(("inference-log", args.inference_log_claim, INFERENCE_LOG_MOUNT_PATH))
-    volumes = [
-        k8s.core.v1.VolumeArgs(
-            name=volume,
-            persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
-                claim_name=claim, read_only=True
+    return [
+        (
+            k8s.core.v1.VolumeArgs(
+                name=volume,
+                persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+                    claim_name=claim, read_only=True
+                ),
             ),
+            k8s.core.v1.VolumeMountArgs(name=volume, mount_path=path, read_only=True),
         )
-        for volume, claim, _ in claims
+        for volume, claim, path in claims
     ]
-    mounts = [
-        k8s.core.v1.VolumeMountArgs(name=volume, mount_path=path, read_only=True)
-        for volume, _, path in claims
-    ]
-    return volumes, mounts
