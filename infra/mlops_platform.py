@@ -33,6 +33,7 @@ from infra.components.mlflow_identities import (
     TRAINING,
     MlflowIdentities,
     MlflowIdentitiesArgs,
+    Workload,
 )
 from infra.components.mlflow_maintenance import MlflowMaintenance, MlflowMaintenanceArgs
 from infra.components.mlflow_server import (
@@ -225,8 +226,59 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
     """Declare every resource of the stack. Call inside a Pulumi program (or under mocks).
 
     `run` executes the read-only probe that tells whether a kind cluster / minikube profile still exists.
+    Every component is a child of the stack, declared by one function below: a component moved under another
+    parent would get a new URN, i.e. be deleted and recreated (tests/infra/test_urns.py holds them).
     """
-    cluster = Cluster(
+    cluster = _cluster(cfg, run)
+    provider = _provider(cfg, cluster)
+    node_ip = _node_ip(cfg, cluster)
+    images = _images(cfg, cluster)
+    scope = _Scope(cfg, _namespace(cfg, provider), images, provider)
+    mlflow = _mlflow(scope, node_ip)
+    identities = _identities(scope, mlflow)
+    training_data = _training_data(scope)
+    maintenance = _maintenance(scope, mlflow)
+    inference_log = _inference_log(scope)
+    training = _training(scope, mlflow, identities, training_data, inference_log)
+    serving = _serving(scope, mlflow, identities, training, inference_log)
+    _limits(scope)
+    _retrain_admission(scope, training)
+    monitoring = _monitoring(scope, mlflow, identities, training)
+    return Platform(
+        cluster=cluster,
+        provider=provider,
+        images=images,
+        namespace=scope.namespace,
+        mlflow=mlflow,
+        maintenance=maintenance,
+        training=training,
+        serving=serving,
+        monitoring=monitoring,
+        urls=_host_urls(cfg, node_ip),
+        requests={**mlflow.requests, **training.requests, **serving.requests, **monitoring.requests},
+    )
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What every component in the stack's namespace is declared against."""
+
+    cfg: StackConfig
+    namespace: Namespace
+    images: Images
+    provider: k8s.Provider
+
+    def opts(self, *depends_on: pulumi.Resource) -> ResourceOptions:
+        """Fresh options: the stack's Kubernetes provider, and what must exist first."""
+        return ResourceOptions(providers={"kubernetes": self.provider}, depends_on=list(depends_on) or None)
+
+    def node_port(self, service: str) -> int | None:
+        """The service's NodePort where the stack publishes on the host, else None."""
+        return NODE_PORTS[service] if self.cfg.node_ports else None
+
+
+def _cluster(cfg: StackConfig, run: Runner) -> Cluster:
+    return Cluster(
         "cluster",
         ClusterArgs(
             mode=cfg.cluster_mode,
@@ -238,10 +290,10 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             exists=cluster_exists(cfg.cluster_mode, cfg.cluster_name, run),
         ),
     )
-    provider = _provider(cfg, cluster)
-    node_ip = _node_ip(cfg, cluster)
-    k8s_opts = ResourceOptions(providers={"kubernetes": provider})
-    images = Images(
+
+
+def _images(cfg: StackConfig, cluster: Cluster) -> Images:
+    return Images(
         "images",
         ImagesArgs(
             delivery=_delivery(cfg),
@@ -253,7 +305,10 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             prebuilt=cfg.prebuilt_images,
         ),
     )
-    namespace = Namespace(
+
+
+def _namespace(cfg: StackConfig, provider: k8s.Provider) -> Namespace:
+    return Namespace(
         "namespace",
         NamespaceArgs(
             name=cfg.namespace,
@@ -264,66 +319,77 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             preview=cfg.preview,
             expires_at=_utc_stamp(cfg.expires_at),
         ),
-        opts=k8s_opts,
+        opts=ResourceOptions(providers={"kubernetes": provider}),
     )
-    mlflow = MlflowServer(
+
+
+def _mlflow(scope: _Scope, node_ip: Output[str] | None) -> MlflowServer:
+    cfg = scope.cfg
+    return MlflowServer(
         "mlflow",
         MlflowServerArgs(
-            namespace=namespace.name,
+            namespace=scope.namespace.name,
             namespace_name=cfg.namespace,
             stack=cfg.stack,
-            image=images.refs["mlops-mlflow"],
+            image=scope.images.refs["mlops-mlflow"],
             postgres_storage=cfg.postgres_storage,
             artifact_storage=cfg.artifact_storage,
             storage_class=cfg.storage_class,
             protect_volumes=cfg.protect_volumes,
-            node_port=NODE_PORTS["mlflow"] if cfg.node_ports else None,
+            node_port=scope.node_port("mlflow"),
             credentials=_mlflow_credentials(cfg),
             node_host=node_ip,
         ),
-        opts=k8s_opts,
+        opts=scope.opts(),
     )
-    identities = MlflowIdentities(
+
+
+def _identities(scope: _Scope, mlflow: MlflowServer) -> MlflowIdentities:
+    return MlflowIdentities(
         "mlflow-identities",
         MlflowIdentitiesArgs(
-            namespace=namespace.name,
-            stack=cfg.stack,
-            image=images.refs["mlops-mlflow"],
+            namespace=scope.namespace.name,
+            stack=scope.cfg.stack,
+            image=scope.images.refs["mlops-mlflow"],
             tracking_uri=mlflow.url,
             admin_secret=mlflow.credentials_secret,
             admin_user=ADMIN_USER,
             admin_password_key=SECRET_ADMIN_PASSWORD,
             experiment=DEFAULT_EXPERIMENT,
-            model_name=cfg.model_name,
+            model_name=scope.cfg.model_name,
             mlflow_ready=[mlflow],
-            passwords=_identity_passwords(cfg),
+            passwords=_identity_passwords(scope.cfg),
         ),
-        opts=k8s_opts,
+        opts=scope.opts(),
     )
-    after_identities = ResourceOptions.merge(k8s_opts, ResourceOptions(depends_on=[identities.job]))
 
-    def client(workload_secret: Output[str]) -> MlflowClientArgs:
-        return MlflowClientArgs(tracking_uri=mlflow.url, credentials_secret=workload_secret)
 
-    training_data = TrainingDataVolume(
+def _training_data(scope: _Scope) -> TrainingDataVolume:
+    cfg = scope.cfg
+    return TrainingDataVolume(
         "training-data",
         TrainingDataVolumeArgs(
-            namespace=namespace.name,
+            namespace=scope.namespace.name,
             stack=cfg.stack,
             storage=cfg.training_data_storage,
             keep_snapshots=cfg.training_snapshots_keep,
             storage_class=cfg.storage_class,
             protect=cfg.protect_volumes,
         ),
-        opts=k8s_opts,
+        opts=scope.opts(),
     )
-    # Maintenance holds the database password (pg_dump, gc): MLflow's admin login adds little to that.
-    maintenance = MlflowMaintenance(
+
+
+def _maintenance(scope: _Scope, mlflow: MlflowServer) -> MlflowMaintenance:
+    """Backups and `mlflow gc`. Maintenance holds the database password (pg_dump, gc): MLflow's admin login
+    adds little to that."""
+    cfg = scope.cfg
+    return MlflowMaintenance(
         "mlflow-maintenance",
         MlflowMaintenanceArgs(
-            namespace=namespace.name,
+            namespace=scope.namespace.name,
             stack=cfg.stack,
-            mlflow_image=images.refs["mlops-mlflow"],
+            mlflow_image=scope.images.refs["mlops-mlflow"],
             # `mlflow gc` deletes any experiment's artifacts through the server: the admin login.
             mlflow=MlflowClientArgs(
                 tracking_uri=mlflow.url,
@@ -340,16 +406,52 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             gc_schedule=cfg.gc_schedule,
             gc_older_than_days=cfg.gc_retention_days,
         ),
-        opts=k8s_opts,
+        opts=scope.opts(),
     )
-    inference_log = _inference_log(cfg, namespace, k8s_opts)
-    training = TrainingJobs(
+
+
+def _inference_log(scope: _Scope) -> ServingLogArgs | None:
+    """The inference-log volume and what serving needs to write it, when the stack turns the log on."""
+    cfg = scope.cfg
+    log = cfg.inference_log
+    if not log.enabled:
+        return None
+    volume = InferenceLogVolume(
+        "inference-log",
+        InferenceLogVolumeArgs(
+            namespace=scope.namespace.name,
+            stack=cfg.stack,
+            storage=log.storage,
+            storage_class=log.storage_class or cfg.storage_class,
+            access_mode=log.access_mode.value,
+            protect=cfg.protect_volumes,
+        ),
+        opts=scope.opts(),
+    )
+    return ServingLogArgs(claim_name=volume.claim_name, sample_rate=log.sample_rate, max_bytes=log.max_bytes)
+
+
+def _client(mlflow: MlflowServer, identities: MlflowIdentities, workload: Workload) -> MlflowClientArgs:
+    """How a workload reaches MLflow: with its own login, never the admin's."""
+    return MlflowClientArgs(tracking_uri=mlflow.url, credentials_secret=identities.secrets[workload.user])
+
+
+def _training(
+    scope: _Scope,
+    mlflow: MlflowServer,
+    identities: MlflowIdentities,
+    training_data: TrainingDataVolume,
+    inference_log: ServingLogArgs | None,
+) -> TrainingJobs:
+    cfg = scope.cfg
+    image = scope.images.refs["mlops-training"]
+    return TrainingJobs(
         "training",
         TrainingJobsArgs(
-            namespace=namespace.name,
+            namespace=scope.namespace.name,
             stack=cfg.stack,
-            image=images.refs["mlops-training"],
-            mlflow=client(identities.secrets[TRAINING.user]),
+            image=image,
+            mlflow=_client(mlflow, identities, TRAINING),
             model_name=cfg.model_name,
             # `snapshots` names the volume; training sees it as the directory it is mounted at.
             dataset=TRAINING_DATA_DIR if cfg.training_dataset == SNAPSHOTS_DATASET else cfg.training_dataset,
@@ -363,76 +465,84 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
             promotion_floor=cfg.promotion_floor,
             validation=cfg.training_validation,
             schedule=cfg.retrain_schedule,
-            code_version=images.refs["mlops-training"].apply(_code_version),
+            code_version=image.apply(_code_version),
         ),
-        opts=after_identities,
+        opts=scope.opts(identities.job),
     )
-    serving = Serving(
+
+
+def _serving(
+    scope: _Scope,
+    mlflow: MlflowServer,
+    identities: MlflowIdentities,
+    training: TrainingJobs,
+    inference_log: ServingLogArgs | None,
+) -> Serving:
+    cfg = scope.cfg
+    return Serving(
         "serving",
         ServingArgs(
-            namespace=namespace.name,
+            namespace=scope.namespace.name,
             stack=cfg.stack,
-            image=images.refs["mlops-serving"],
-            mlflow=client(identities.secrets[SERVING.user]),
+            image=scope.images.refs["mlops-serving"],
+            mlflow=_client(mlflow, identities, SERVING),
             model_name=cfg.model_name,
             replicas=cfg.serving_replicas,
             max_replicas=cfg.serving_max_replicas,
             reload_interval_seconds=cfg.reload_interval_seconds,
             max_in_flight=cfg.serving_max_in_flight,
-            node_port=NODE_PORTS["serving"] if cfg.node_ports else None,
+            node_port=scope.node_port("serving"),
             depends_on=[training.bootstrap_job],
             inference_log=inference_log,
         ),
-        opts=after_identities,
+        opts=scope.opts(identities.job),
     )
-    NamespaceLimits("limits", NamespaceLimitsArgs(namespace=namespace.name, stack=cfg.stack), opts=k8s_opts)
-    RetrainAdmission(
+
+
+def _limits(scope: _Scope) -> NamespaceLimits:
+    return NamespaceLimits(
+        "limits",
+        NamespaceLimitsArgs(namespace=scope.namespace.name, stack=scope.cfg.stack),
+        opts=scope.opts(),
+    )
+
+
+def _retrain_admission(scope: _Scope, training: TrainingJobs) -> RetrainAdmission:
+    return RetrainAdmission(
         "retrain-admission",
         RetrainAdmissionArgs(
-            namespace=cfg.namespace,
-            stack=cfg.stack,
+            namespace=scope.cfg.namespace,
+            stack=scope.cfg.stack,
             trigger_service_account=RETRAIN_TRIGGER_APP,
             pod_template=training.pod_template,
-            namespace_uid=namespace.uid,
+            namespace_uid=scope.namespace.uid,
         ),
         # Before the trigger exists: there is no moment in which it may create any Job it likes.
-        opts=ResourceOptions.merge(k8s_opts, ResourceOptions(depends_on=[namespace])),
+        opts=scope.opts(scope.namespace),
     )
-    monitoring = Monitoring(
+
+
+def _monitoring(
+    scope: _Scope, mlflow: MlflowServer, identities: MlflowIdentities, training: TrainingJobs
+) -> Monitoring:
+    cfg = scope.cfg
+    return Monitoring(
         "monitoring",
         MonitoringArgs(
-            namespace=namespace.name,
+            namespace=scope.namespace.name,
             namespace_name=cfg.namespace,
             stack=cfg.stack,
-            trigger_image=images.refs["mlops-retrain-trigger"],
+            trigger_image=scope.images.refs["mlops-retrain-trigger"],
             retrain_cronjob=training.cronjob_name,
-            grafana_node_port=NODE_PORTS["grafana"] if cfg.node_ports else None,
-            prometheus_node_port=NODE_PORTS["prometheus"] if cfg.node_ports else None,
+            grafana_node_port=scope.node_port("grafana"),
+            prometheus_node_port=scope.node_port("prometheus"),
             grafana_admin_password=_secret(cfg.credentials.grafana_admin_password),
             grafana_secret_key=_secret(cfg.credentials.grafana_secret_key),
             mlflow_scrape_secret=identities.secrets[PROMETHEUS.user],
             retrain_trigger_token=_secret(cfg.credentials.retrain_trigger_token),
             thresholds=cfg.thresholds,
         ),
-        opts=ResourceOptions.merge(k8s_opts, ResourceOptions(depends_on=[mlflow, identities.job])),
-    )
-    return Platform(
-        cluster=cluster,
-        provider=provider,
-        images=images,
-        namespace=namespace,
-        mlflow=mlflow,
-        maintenance=maintenance,
-        training=training,
-        serving=serving,
-        monitoring=monitoring,
-        urls=_host_urls(cfg, node_ip),
-        requests={
-            **mlflow.requests,
-            **training.requests,
-            **serving.requests,
-            **monitoring.requests,
-        },
+        opts=scope.opts(mlflow, identities.job),
     )
 
 
@@ -443,26 +553,6 @@ def _network(cfg: StackConfig) -> NetworkArgs:
         return NetworkArgs(host_exposed=False, pod_cidr=None, api_server_ports=(443, 6443))
     api_port = KIND_API_SERVER_PORT if cfg.cluster_mode is ClusterMode.KIND else MINIKUBE_API_SERVER_PORT
     return NetworkArgs(host_exposed=cfg.node_ports, pod_cidr=LOCAL_POD_CIDR, api_server_ports=(443, api_port))
-
-
-def _inference_log(cfg: StackConfig, namespace: Namespace, opts: ResourceOptions) -> ServingLogArgs | None:
-    """The inference-log volume and what serving needs to write it, when the stack turns the log on."""
-    log = cfg.inference_log
-    if not log.enabled:
-        return None
-    volume = InferenceLogVolume(
-        "inference-log",
-        InferenceLogVolumeArgs(
-            namespace=namespace.name,
-            stack=cfg.stack,
-            storage=log.storage,
-            storage_class=log.storage_class or cfg.storage_class,
-            access_mode=log.access_mode.value,
-            protect=cfg.protect_volumes,
-        ),
-        opts=opts,
-    )
-    return ServingLogArgs(claim_name=volume.claim_name, sample_rate=log.sample_rate, max_bytes=log.max_bytes)
 
 
 def export(platform: Platform) -> None:
