@@ -3,6 +3,7 @@ run-to-completion pod."""
 
 from __future__ import annotations
 
+import pulumi_kubernetes as k8s
 import pytest
 
 from infra.components.job_pod import JobContainer, job_pod_spec
@@ -44,4 +45,6 @@ def test_a_job_pod_without_a_writable_tmp_is_refused() -> None:
     with pytest.raises(ValueError, match=f"'x'.*{CONTAINER_TMP_DIR}"):
         job_pod_spec("x", container, volumes=[writable_dir("data", "/data")])
     spec = job_pod_spec("x", container, volumes=[writable_dir("data", "/data"), tmp_dir(64)])
-    assert [v.name for v in spec.volumes or []] == ["data", "tmp"]
+    volumes = spec.volumes
+    assert isinstance(volumes, list)
+    assert [v.name for v in volumes if isinstance(v, k8s.core.v1.VolumeArgs)] == ["data", "tmp"]
