@@ -112,6 +112,11 @@ def cmd_create(args: argparse.Namespace, deps: Deps) -> int:
     workspace = deps.open_workspace()
     progress.step(f"stack {name.stack}: namespace {name.namespace} on context {target.kube_context}")
     try:
+        if workspace.discard_stale_stack_file(name.stack):
+            progress.step(
+                f"removed Pulumi.{name.stack}.yaml: the backend has no stack {name.stack} (its state is "
+                "gone), and the file's encryption salt would not match this stack's passphrase"
+            )
         workspace.select_or_create(name.stack)
         workspace.set_config(name.stack, {**config, **extra})
         if secrets:

@@ -83,6 +83,10 @@ class Workspace(Protocol):
         """Stacks whose names start with `prefix`, with their config and last update time."""
         ...
 
+    def discard_stale_stack_file(self, stack: str) -> bool:
+        """Delete the local stack file of a stack the backend does not have; True if there was one."""
+        ...
+
 
 def _failed(err: Exception) -> WorkspaceError:
     """Short message from the CLI's stderr; its stdout was already streamed, but is kept for matching."""
@@ -119,26 +123,32 @@ class AutomationWorkspace:
         # PulumiCommand checks the CLI's version once; every workspace of this driver shares it.
         self.command = auto.PulumiCommand(root=str(cli_root)) if cli_root else None
 
-    def _opts(self, env: Mapping[str, str] | None = None) -> auto.LocalWorkspaceOptions:
+    def _opts(self, stack: str | None, env: Mapping[str, str] | None = None) -> auto.LocalWorkspaceOptions:
         return auto.LocalWorkspaceOptions(
             work_dir=str(self.work_dir),
-            env_vars={**self.env, **self.backend.env(), **(env or {})},
+            # The stack's own passphrase (backend.py): a workspace is opened per call and per stack.
+            env_vars={**self.env, **self.backend.env(stack), **(env or {})},
             pulumi_command=self.command,
             program=self.program,
         )
 
     def _stack(self, stack: str, env: Mapping[str, str] | None = None) -> auto.Stack:
-        return auto.Stack.select(stack, auto.LocalWorkspace(**self._opts(env).__dict__))
+        return auto.Stack.select(stack, auto.LocalWorkspace(**self._opts(stack, env).__dict__))
 
-    def _workspace(self) -> auto.LocalWorkspace:
-        return auto.LocalWorkspace(**self._opts().__dict__)
+    def _workspace(self, stack: str | None = None) -> auto.LocalWorkspace:
+        """A workspace for commands on `stack` (its passphrase), or on none (`stack ls`)."""
+        return auto.LocalWorkspace(**self._opts(stack).__dict__)
+
+    def stack_file(self, stack: str) -> Path:
+        """Where the CLI keeps the stack's config and encryption salt: Pulumi.<stack>.yaml in the work dir."""
+        return self.work_dir / f"Pulumi.{stack}.yaml"
 
     def _restore_config(self, workspace: auto.LocalWorkspace, stack: str) -> None:
         """Recreate a missing Pulumi.<stack>.yaml from the last deployment (a fresh CI checkout has none).
 
         It also restores the stack's secrets provider salt, which decrypting the state needs.
         """
-        if (self.work_dir / f"Pulumi.{stack}.yaml").is_file():
+        if self.stack_file(stack).is_file():
             return
         # Never deployed: there is no config to restore, and nothing to destroy either.
         with contextlib.suppress(auto.CommandError):
@@ -147,7 +157,7 @@ class AutomationWorkspace:
     def select_or_create(self, stack: str) -> None:
         """Create the stack, or select it if it exists."""
         try:
-            auto.Stack.create_or_select(stack, self._workspace())
+            auto.Stack.create_or_select(stack, self._workspace(stack))
         except auto.CommandError as err:
             raise _failed(err) from None
 
@@ -193,7 +203,7 @@ class AutomationWorkspace:
     def destroy(self, stack: str, on_output: OutputSink, env: Mapping[str, str]) -> None:
         """`pulumi destroy` the stack, with extra environment variables for the CLI and providers."""
         try:
-            self._restore_config(self._workspace(), stack)
+            self._restore_config(self._workspace(stack), stack)
             self._stack(stack, env).destroy(on_output=on_output)
         except auto.CommandError as err:
             raise _failed(err) from None
@@ -201,9 +211,29 @@ class AutomationWorkspace:
     def remove(self, stack: str, force: bool = False) -> None:
         """Remove the (emptied) stack and its config; `force` also drops state of undeleted resources."""
         try:
-            self._workspace().remove_stack(stack, force=force)
+            self._workspace(stack).remove_stack(stack, force=force)
         except auto.CommandError as err:
             raise _failed(err) from None
+
+    def discard_stale_stack_file(self, stack: str) -> bool:
+        """Delete the local stack file of a stack the backend does not have; True if there was one.
+
+        Such a file is left by a stack whose state is gone (a killed run, a wiped or other backend). Its
+        encryption salt belongs to that stack's passphrase, and `pulumi stack init` reuses the salt of an
+        existing file, so creating the stack again would fail with "incorrect passphrase". Only for stack
+        files the tools own (Pulumi.preview-*.yaml, git-ignored): a committed stack file is never stale.
+        """
+        path = self.stack_file(stack)
+        if not path.is_file():
+            return False
+        try:
+            known = {s.name for s in self._workspace().list_stacks()}
+        except auto.CommandError as err:
+            raise _failed(err) from None
+        if stack in known:
+            return False
+        path.unlink()
+        return True
 
     def list_stacks(self, prefix: str) -> list[StackInfo]:
         """Stacks whose names start with `prefix`, with their config and last update time."""
@@ -212,8 +242,9 @@ class AutomationWorkspace:
             summaries = [s for s in workspace.list_stacks() if s.name.startswith(prefix)]
             stacks = []
             for summary in summaries:
-                self._restore_config(workspace, summary.name)
-                config = workspace.get_all_config(summary.name)
+                own = self._workspace(summary.name)
+                self._restore_config(own, summary.name)
+                config = own.get_all_config(summary.name)
                 # The SDK parses the CLI's "...Z" timestamps into naive datetimes.
                 last = summary.last_update.replace(tzinfo=UTC) if summary.last_update else None
                 stacks.append(

@@ -1,15 +1,19 @@
 """`python -m previews create / list / destroy / gc` through the real Automation API, CLI and API server.
 
 The tool runs as a user runs it (a subprocess), inline (MLOPS_PULUMI_INLINE=1: no language host here), with
-prebuilt images and credentials passed the way CI would: `--set` and `--secret KEY=VAR`.
+prebuilt images and credentials passed the way CI would: `--set` and `--secret KEY=VAR`, and passphrases as
+the preview workflow passes them: `create` gets its stack's own passphrase, `list`, `destroy` and `gc` the key
+every stack's passphrase is derived from.
 """
 
 from __future__ import annotations
 
 import os
+import secrets as random
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from kubernetes import client
@@ -17,8 +21,10 @@ from kubernetes import client
 from engine.cluster import KwokCluster, api_client
 from engine.pulumi_env import PulumiEnv
 from infra.schema import REPO_ROOT
+from stacks.backend import Backend, stack_passphrase
 from stacks.leftovers import find_leftovers
-from tests.engine.conftest import credentials, prebuilt_image
+from stacks.workspace import AutomationWorkspace, WorkspaceError
+from tests.engine.conftest import credentials, full, prebuilt_image
 
 pytestmark = pytest.mark.engine
 
@@ -30,7 +36,21 @@ IMAGE_KEYS = {
 }
 
 
-def _previews(env: PulumiEnv, cluster: KwokCluster, *args: str) -> subprocess.CompletedProcess[str]:
+# The key the workflow's environments hold (PREVIEW_PASSPHRASE_KEY); one per test session.
+KEY = random.token_urlsafe(32)
+
+
+def _passphrases(args: tuple[str, ...], stack: str | None) -> dict[str, str]:
+    """As the workflow passes them: `create` its stack's passphrase only, every other command the key."""
+    if args[0] == "create":
+        assert stack is not None
+        return {"PULUMI_CONFIG_PASSPHRASE": stack_passphrase(KEY, stack)}
+    return {"MLOPS_PREVIEW_PASSPHRASE_KEY": KEY}
+
+
+def _previews(
+    env: PulumiEnv, cluster: KwokCluster, *args: str, stack: str | None = None
+) -> subprocess.CompletedProcess[str]:
     secrets = {f"PREVIEW_{k.upper()}": v for k, v in credentials().items()}
     environ = {
         **os.environ,
@@ -39,6 +59,8 @@ def _previews(env: PulumiEnv, cluster: KwokCluster, *args: str) -> subprocess.Co
         "KUBECONFIG": str(cluster.kubeconfig),
         "MLOPS_PULUMI_INLINE": "1",
     }
+    environ.pop("PULUMI_CONFIG_PASSPHRASE")  # the tier's own, for its other stacks
+    environ.update(_passphrases(args, stack))
     argv = [sys.executable, "-m", "previews", *args]
     if args[0] == "create":
         argv += ["--context", cluster.context, "--set", f"kubeconfig={cluster.kubeconfig}"]
@@ -58,15 +80,20 @@ def _nothing_of(cluster: KwokCluster, stack: str, namespace: str) -> None:
     assert not (REPO_ROOT / f"Pulumi.{stack}.yaml").exists()
 
 
-@pytest.mark.xfail(
-    reason="seen failing once at the end of the 2026-11-29 stop, not yet diagnosed: `previews create` said "
-    "'could not create secrets manager for new stack: incorrect passphrase' (after the preview workflow's "
-    "passphrase moved to GitHub environments); see the closing note",
-    strict=False,
-)
-def test_create_list_destroy_leaves_nothing(pulumi_env: PulumiEnv, kwok: KwokCluster) -> None:
+def _stale_stack_file(env: PulumiEnv, stack: str, work: Path) -> None:
+    """Leave Pulumi.<stack>.yaml in the repo as a killed run does: its salt is of another passphrase."""
+    (work / "Pulumi.yaml").write_text((REPO_ROOT / "Pulumi.yaml").read_text())
+    lost = Backend(url=f"file://{work / 'lost-state'}", passphrase=random.token_urlsafe(16))
+    AutomationWorkspace(lost, work_dir=work, cli_root=env.cli_root, env=env.env()).select_or_create(stack)
+    (REPO_ROOT / f"Pulumi.{stack}.yaml").write_text((work / f"Pulumi.{stack}.yaml").read_text())
+
+
+def test_create_list_destroy_leaves_nothing(pulumi_env: PulumiEnv, kwok: KwokCluster, tmp_path: Path) -> None:
     stack, namespace = "preview-feature-engine-tier", "mlops-preview-feature-engine-tier"
-    out = _ok(_previews(pulumi_env, kwok, "create", "feature/engine-tier"))
+    # What made this test fail: a stack file left behind by a killed run ("incorrect passphrase").
+    _stale_stack_file(pulumi_env, stack, tmp_path)
+    out = _ok(_previews(pulumi_env, kwok, "create", "feature/engine-tier", stack=stack))
+    assert f"removed Pulumi.{stack}.yaml" in out
     assert f"ready: {stack}" in out
     core = client.CoreV1Api(api_client(kwok))
     labels = core.read_namespace(namespace).metadata.labels
@@ -80,9 +107,45 @@ def test_create_list_destroy_leaves_nothing(pulumi_env: PulumiEnv, kwok: KwokClu
 def test_gc_destroys_an_expired_preview(pulumi_env: PulumiEnv, kwok: KwokCluster) -> None:
     stack, namespace = "preview-pr-4242", "mlops-preview-pr-4242"
     started = time.monotonic()
-    _ok(_previews(pulumi_env, kwok, "create", "4242", "--ttl", "1m"))
+    _ok(_previews(pulumi_env, kwok, "create", "4242", "--ttl", "1m", stack=stack))
     time.sleep(max(0.0, 62 - (time.monotonic() - started)))
     out = _ok(_previews(pulumi_env, kwok, "gc", "--context", kwok.context))
     assert f"destroyed {stack}" in out
     _nothing_of(kwok, stack, namespace)
     assert stack not in _ok(_previews(pulumi_env, kwok, "list"))
+
+
+def test_each_preview_stack_has_its_own_passphrase(pulumi_env: PulumiEnv, tmp_path: Path) -> None:
+    """Two stacks under one key: different passphrases, and A's cannot open B; the key opens both."""
+    work = tmp_path / "project"
+    (work / "infra").mkdir(parents=True)
+    (work / "Pulumi.yaml").write_text((REPO_ROOT / "Pulumi.yaml").read_text())
+    url = f"file://{tmp_path / 'state'}"
+
+    def workspace(backend: Backend) -> AutomationWorkspace:
+        return AutomationWorkspace(backend, work_dir=work, cli_root=pulumi_env.cli_root, env=pulumi_env.env())
+
+    keyed = workspace(Backend(url=url, passphrase_key=KEY))
+    values = {"preview-pr-1": random.token_urlsafe(16), "preview-pr-2": random.token_urlsafe(16)}
+    for stack, value in values.items():
+        keyed.select_or_create(stack)
+        keyed.set_secret_config(stack, full({"postgresPassword": value}))
+    a, b = (stack_passphrase(KEY, stack) for stack in values)
+    assert a != b
+    # The stack files hold only ciphertext, each under its own salt.
+    salts = {(work / f"Pulumi.{s}.yaml").read_text().splitlines()[0] for s in values}
+    assert len(salts) == 2
+    assert not any(v in (work / f"Pulumi.{s}.yaml").read_text() for s in values for v in values.values())
+
+    # B with A's passphrase: the CLI refuses it.
+    with pytest.raises(WorkspaceError) as refused:
+        workspace(Backend(url=url, passphrase=a)).set_secret_config(
+            "preview-pr-2", full({"postgresPassword": "x"})
+        )
+    assert "incorrect passphrase" in f"{refused.value}\n{refused.value.details}"
+    # Each with its own passphrase, and both with the key (list, as `gc` reads them).
+    for stack, passphrase in (("preview-pr-1", a), ("preview-pr-2", b)):
+        own = workspace(Backend(url=url, passphrase=passphrase)).list_stacks(stack)
+        assert own[0].config[full({"postgresPassword": ""}).popitem()[0]] == values[stack]
+    listed = {s.name: s.config for s in keyed.list_stacks("preview-")}
+    assert {name: c["mlops-platform:postgresPassword"] for name, c in listed.items()} == values

@@ -39,6 +39,7 @@ def test_create_sets_exactly_the_preview_config_and_runs_up(
         "mlops-platform:expiresAt": "2030-01-13T12:00:00Z",
     }
     assert harness.workspace.calls == [
+        ("discard_stale_stack_file", "preview-feature-login-page"),
         ("select_or_create", "preview-feature-login-page"),
         ("set_config", "preview-feature-login-page"),
         ("up", "preview-feature-login-page"),
@@ -47,6 +48,25 @@ def test_create_sets_exactly_the_preview_config_and_runs_up(
     assert ELAPSED.search(out), out
     assert "Updating (fake)" in out  # Pulumi's output is streamed through
     assert "mlops-preview-feature-login-page" in out
+
+
+def test_create_removes_the_stale_stack_file_of_a_stack_the_backend_lost(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    harness.workspace.stale_files.add("preview-pr-42")
+    assert harness.run("create", "42") == 0
+    assert "removed Pulumi.preview-pr-42.yaml: the backend has no stack" in capsys.readouterr().out
+    assert harness.workspace.stale_files == set()
+
+
+def test_create_keeps_the_stack_file_of_an_existing_stack(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    harness.workspace.add("preview-pr-42", {})
+    harness.workspace.stale_files.add("preview-pr-42")
+    assert harness.run("create", "42") == 0
+    assert "removed" not in capsys.readouterr().out
+    assert harness.workspace.stale_files == {"preview-pr-42"}
 
 
 def test_create_defaults_to_72h_and_takes_a_context(harness: Harness) -> None:

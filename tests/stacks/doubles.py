@@ -43,6 +43,7 @@ class FakeWorkspace:
         self.up_error: str | None = None
         self.fail: set[str] = set()  # operations (method names) that raise WorkspaceError
         self.forced_removes: list[str] = []
+        self.stale_files: set[str] = set()  # stacks with a local stack file (kept when the stack exists)
 
     def add(self, name: str, config: Mapping[str, str], last_update: datetime | None = None) -> None:
         """A stack that already exists and was deployed."""
@@ -96,6 +97,13 @@ class FakeWorkspace:
         if force:
             self.forced_removes.append(stack)
         del self.stacks[stack]
+
+    def discard_stale_stack_file(self, stack: str) -> bool:
+        self._call("discard_stale_stack_file", stack)
+        if stack in self.stale_files and stack not in self.stacks:
+            self.stale_files.discard(stack)
+            return True
+        return False
 
     def list_stacks(self, prefix: str) -> list[StackInfo]:
         return [
