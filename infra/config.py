@@ -92,6 +92,19 @@ class Credentials:
 
 
 @dataclass(frozen=True)
+class ServiceAccountRef:
+    """A ServiceAccount by namespace and name."""
+
+    namespace: str
+    name: str
+
+    @property
+    def username(self) -> str:
+        """How the API server names it in requests (RBAC subjects, admission's userInfo)."""
+        return f"system:serviceaccount:{self.namespace}:{self.name}"
+
+
+@dataclass(frozen=True)
 class HostPorts:
     """Host ports kind maps to the platform's NodePort Services."""
 
@@ -166,6 +179,8 @@ class StackConfig:
     host_ports: HostPorts
     preview: bool
     expires_at: datetime | None
+    deployer: ServiceAccountRef | None
+    """A preview's namespace-scoped deployer (deployerServiceAccount); None: a cluster-rights deployer."""
     image_platform: str | None
     """Build platform (os/arch[/variant]); None builds for the host's architecture."""
     prebuilt_images: Mapping[str, str] | None
@@ -411,6 +426,7 @@ def load_stack_config(
         host_ports=ports,
         preview=r.boolean("preview"),
         expires_at=expires_at,
+        deployer=_deployer(r),
         image_platform=_image_platform(r),
         prebuilt_images=prebuilt,
         credentials=_credentials(r),
@@ -498,6 +514,19 @@ def _credentials(r: _Reader) -> Credentials:
         mlflow_prometheus_password=r.secret("mlflowPrometheusPassword"),
         retrain_trigger_token=r.secret("retrainTriggerToken"),
     )
+
+
+def _deployer(r: _Reader) -> ServiceAccountRef | None:
+    raw = r.text("deployerServiceAccount")
+    if raw is None:
+        return None
+    namespace, sep, name = raw.strip().partition("/")
+    if not (sep and _DNS_LABEL.match(namespace) and _DNS_LABEL.match(name)):
+        raise r.fail("deployerServiceAccount", f"{raw!r} is not NAMESPACE/NAME (two DNS labels)")
+    # Only a preview's namespace is one the deployer may be bound in (the cluster's preview guard).
+    if not r.boolean("preview"):
+        raise r.fail("deployerServiceAccount", "is for preview stacks only (preview: true)")
+    return ServiceAccountRef(namespace=namespace, name=name)
 
 
 def _image_platform(r: _Reader) -> str | None:

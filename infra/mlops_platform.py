@@ -242,7 +242,10 @@ def build(cfg: StackConfig, run: Runner = run_local) -> Platform:
     training = _training(scope, mlflow, identities, training_data, inference_log)
     serving = _serving(scope, mlflow, identities, training, inference_log)
     _limits(scope)
-    _retrain_admission(scope, training)
+    # Cluster-scoped, so a namespace-scoped deployer cannot create it; on such previews the cluster's preview
+    # guard (previews/access.py) refuses every Job the trigger asks for instead.
+    if cfg.deployer is None:
+        _retrain_admission(scope, training)
     monitoring = _monitoring(scope, mlflow, identities, training)
     return Platform(
         cluster=cluster,
@@ -318,6 +321,7 @@ def _namespace(cfg: StackConfig, provider: k8s.Provider) -> Namespace:
             retain_on_delete=cfg.protect_volumes,
             preview=cfg.preview,
             expires_at=_utc_stamp(cfg.expires_at),
+            deployer=cfg.deployer,
         ),
         opts=ResourceOptions(providers={"kubernetes": provider}),
     )

@@ -1,4 +1,4 @@
-"""`python -m previews`: create, destroy, list and garbage-collect preview stacks.
+"""`python -m previews`: create, destroy, list and garbage-collect preview stacks; bootstrap their identity.
 
 Exit codes: 0 done; 1 a Pulumi operation failed or the preview left objects behind; 2 bad input (a name,
 TTL or environment variable). Expected errors print one `error:` line, never a traceback.
@@ -15,8 +15,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
+from typing import Any
 
 from infra.schema import schema_defaults
+from previews.access import RUNNER_CONTEXT, RUNNER_NAME, RUNNER_NAMESPACE, apply_bootstrap, runner_kubeconfig
 from previews.expiry import ExpiryError, expires_at, humanize, parse_expires_at, parse_ttl, select_expired
 from previews.naming import (
     NAMESPACE_PREFIX,
@@ -34,6 +37,7 @@ from stacks.leftovers import (
     KubeApi,
     Leftover,
     LeftoverCheckError,
+    api_client_for,
     core_api,
     find_leftovers,
     wait_for_cleanup,
@@ -66,6 +70,8 @@ class Deps:
     """Pause between leftover checks."""
     environ: Mapping[str, str] = field(default_factory=dict)
     """Where `--secret KEY=VAR` values come from."""
+    api_client: Callable[[str | None], Any] = api_client_for
+    """A kubernetes ApiClient for a kubeconfig context (`bootstrap`, as the cluster admin)."""
 
 
 class Progress:
@@ -410,6 +416,33 @@ def collect_orphans(
     return failed
 
 
+# --- bootstrap ---------------------------------------------------------------------------------------------
+
+
+def cmd_bootstrap(args: argparse.Namespace, deps: Deps) -> int:
+    """As a cluster admin: the previews' namespace-scoped identity and its guard; a kubeconfig for it."""
+    progress = Progress(deps.clock)
+    hours = args.token_hours
+    if not 1 <= hours <= 24 * 366:
+        raise ExtraConfigError(f"--token-hours {hours}: must be from 1 to {24 * 366}")
+    try:
+        admin = deps.api_client(args.context)
+        for name in apply_bootstrap(admin):
+            progress.step(f"applied {name}")
+        runner = runner_kubeconfig(admin, int(hours * 3600))
+    except Exception as err:  # the client raises urllib3, ApiException and config errors alike
+        _error(f"bootstrap on context {args.context!r} failed: {err}")
+        return EXIT_FAILED
+    out = Path(args.kubeconfig_out).expanduser()
+    runner.write(out)
+    progress.step(
+        f"wrote {out} (context {RUNNER_CONTEXT}, ServiceAccount {RUNNER_NAMESPACE}/{RUNNER_NAME}, token "
+        f"valid {hours}h): `KUBECONFIG={out} python -m previews create REF --context {RUNNER_CONTEXT} "
+        f"--set deployerServiceAccount={RUNNER_NAMESPACE}/{RUNNER_NAME}`"
+    )
+    return EXIT_OK
+
+
 # --- parser and entry point --------------------------------------------------------------------------------
 
 
@@ -480,6 +513,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _wait_option(gc)
     gc.set_defaults(handler=cmd_gc)
+
+    bootstrap = commands.add_parser(
+        "bootstrap", help="(cluster admin, once) the namespace-scoped identity previews deploy with"
+    )
+    bootstrap.add_argument("--context", required=True, help="an admin context of the preview cluster")
+    bootstrap.add_argument(
+        "--kubeconfig-out",
+        default="~/.mlops-previews/kubeconfig",
+        help="where to write the runner's kubeconfig (default ~/.mlops-previews/kubeconfig, mode 0600)",
+    )
+    bootstrap.add_argument(
+        "--token-hours", type=int, default=720, help="lifetime of the runner's token (default 720 = 30 days)"
+    )
+    bootstrap.set_defaults(handler=cmd_bootstrap)
     return parser
 
 
@@ -491,14 +538,14 @@ def real_deps(environ: Mapping[str, str]) -> Deps:
 
     With MLOPS_PULUMI_INLINE=1 the program runs inline (no Python language host needed: docs/engine-tier.md).
     """
-    backend = backend_from_env(environ)
     inline: Callable[[], None] | None = None
     if environ.get(INLINE_VAR) == "1":
         from infra.program import program  # imported only then: it pulls in the whole Pulumi program
 
         inline = program
     return Deps(
-        open_workspace=lambda: AutomationWorkspace(backend, program=inline),
+        # The backend is read when a command opens the workspace: `bootstrap` needs no passphrase.
+        open_workspace=lambda: AutomationWorkspace(backend_from_env(environ), program=inline),
         kube_api=core_api,
         now=lambda: datetime.now(UTC),
         environ=dict(environ),

@@ -4,6 +4,9 @@
 part ways: StatefulSet claims are created by the controller (not Pulumi), and a PersistentVolume outlives its
 claim while its reclaim policy runs or when it is Retain. So the check looks at Namespaces labelled with the
 stack, every PVC in the preview namespace, and every PV bound to a claim in it.
+
+PVCs are listed only while the namespace exists (none outlives it): a namespace-scoped preview identity loses
+its rights in the namespace with its RoleBinding, before the namespace itself is deleted.
 """
 
 from __future__ import annotations
@@ -70,6 +73,18 @@ def _phase(obj: Any) -> str:
     return str(getattr(status, "phase", None) or "")
 
 
+def _claims(api: KubeApi, namespace: str) -> list[Any]:
+    """PVCs in a namespace that still exists; none listed when forbidden (the namespace is reported)."""
+    try:
+        return list(
+            api.list_namespaced_persistent_volume_claim(namespace, _request_timeout=REQUEST_TIMEOUT).items
+        )
+    except Exception as err:
+        if getattr(err, "status", None) == 403:
+            return []
+        raise
+
+
 def find_leftovers(api: KubeApi, stack: str, namespace: str) -> list[Leftover]:
     """Everything of preview `stack` (namespace `namespace`) still in the cluster; [] when clean."""
     selector = f"{STACK_LABEL}={stack}"
@@ -80,9 +95,7 @@ def find_leftovers(api: KubeApi, stack: str, namespace: str) -> list[Leftover]:
                 field_selector=f"metadata.name={namespace}", _request_timeout=REQUEST_TIMEOUT
             ).items,
         ]
-        claims = api.list_namespaced_persistent_volume_claim(
-            namespace, _request_timeout=REQUEST_TIMEOUT
-        ).items
+        claims = _claims(api, namespace) if any(ns.metadata.name == namespace for ns in namespaces) else []
         volumes = api.list_persistent_volume(_request_timeout=REQUEST_TIMEOUT).items
     except Exception as err:  # the client raises urllib3, ApiException and config errors alike
         raise LeftoverCheckError(f"could not list objects in the cluster: {err}") from None
@@ -124,14 +137,20 @@ def wait_for_cleanup(
     return left
 
 
-def core_api(context: str | None) -> KubeApi:
-    """A CoreV1Api for a kubeconfig context (None: the current context)."""
+def api_client_for(context: str | None) -> Any:
+    """A kubernetes ApiClient for a kubeconfig context (None: the current context)."""
     # Imported here: only a real cluster check needs the client, and it is slow to import.
-    from kubernetes import client, config
+    from kubernetes import config
 
     try:
-        api_client = config.new_client_from_config(context=context)  # type: ignore[no-untyped-call]
+        return config.new_client_from_config(context=context)  # type: ignore[no-untyped-call]
     except Exception as err:  # ConfigException, missing file, bad YAML
         raise LeftoverCheckError(f"no usable kubeconfig for context {context!r}: {err}") from None
-    api: KubeApi = client.CoreV1Api(api_client)
+
+
+def core_api(context: str | None) -> KubeApi:
+    """A CoreV1Api for a kubeconfig context (None: the current context)."""
+    from kubernetes import client
+
+    api: KubeApi = client.CoreV1Api(api_client_for(context))
     return api

@@ -1,5 +1,8 @@
 """Namespace with Pod Security Standards `restricted` enforced (pinned to the cluster's version) and the
 platform's NetworkPolicies (network_policies.py: default-deny plus the allowed traffic matrix).
+
+A preview deployed by a namespace-scoped identity (deployerServiceAccount) also gets the RoleBinding that
+gives that identity its rights in the namespace (`python -m previews bootstrap` made the role it binds).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from infra.components.network_policies import SERVING_APP as SERVING_APP
 from infra.components.network_policies import TRAINING_APP as TRAINING_APP
 from infra.components.network_policies import NetworkArgs, policy_specs
 from infra.components.pod_security import labels
+from infra.config import ServiceAccountRef
 from monitoring.prometheus_config import KUBE_STATE_METRICS_PORT
 
 KUBE_STATE_PORT = KUBE_STATE_METRICS_PORT
@@ -34,6 +38,9 @@ KUBE_STATE_PORT = KUBE_STATE_METRICS_PORT
 # even when its stack (where the expiry is configured) is gone. An annotation: label values cannot hold ':'.
 PREVIEW_LABEL = "mlops.platform/preview"
 EXPIRES_AT_ANNOTATION = "mlops.platform/expires-at"
+# What a namespace-scoped preview deployer may do in its own namespace (previews/access.py defines it).
+DEPLOYER_CLUSTER_ROLE = "mlops-preview-deployer"
+DEPLOYER_BINDING = "preview-deployer"
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,8 @@ class NamespaceArgs:
     """A preview stack's namespace (labelled PREVIEW_LABEL=true)."""
     expires_at: str | None = None
     """A preview's expiry (ISO-8601 UTC), as the EXPIRES_AT_ANNOTATION."""
+    deployer: ServiceAccountRef | None = None
+    """A namespace-scoped deployer, bound DEPLOYER_CLUSTER_ROLE here before anything else is created."""
 
 
 def _preview_label(args: NamespaceArgs) -> dict[str, str]:
@@ -81,8 +90,12 @@ class Namespace(pulumi.ComponentResource):
             ),
             opts=ResourceOptions(parent=self, retain_on_delete=args.retain_on_delete),
         )
-        # Carries the dependency on the Namespace, so everything placed in it waits for it.
-        self.name = pulumi.Output.all(ns.id, args.name).apply(lambda parts: str(parts[1]))
+        ready: list[pulumi.Output[str]] = [ns.id]
+        if args.deployer is not None:
+            ready.append(self._deployer_binding(name, args, ns).id)
+        # Carries the dependency on the Namespace (and the deployer's binding), so everything placed in it
+        # waits for them, and `pulumi destroy` deletes them last.
+        self.name = pulumi.Output.all(*ready).apply(lambda _: args.name)
         # Cluster-scoped objects made for this namespace name it as their owner, so deleting the namespace
         # (`previews gc` of an orphan) deletes them too. None before the API server assigned one (mocks).
         self.uid: pulumi.Output[str | None] = ns.metadata.apply(lambda m: m.uid if m is not None else None)
@@ -98,3 +111,26 @@ class Namespace(pulumi.ComponentResource):
                 opts=ResourceOptions(parent=self),
             )
         self.register_outputs({"name": self.name})
+
+    def _deployer_binding(
+        self, name: str, args: NamespaceArgs, ns: k8s.core.v1.Namespace
+    ) -> k8s.rbac.v1.RoleBinding:
+        """The deployer's rights in this namespace: it has none here until this exists."""
+        assert args.deployer is not None
+        return k8s.rbac.v1.RoleBinding(
+            f"{name}-deployer",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=DEPLOYER_BINDING,
+                namespace=ns.metadata.name,
+                labels=labels(args.stack, "deployer", "namespace"),
+            ),
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=DEPLOYER_CLUSTER_ROLE
+            ),
+            subjects=[
+                k8s.rbac.v1.SubjectArgs(
+                    kind="ServiceAccount", name=args.deployer.name, namespace=args.deployer.namespace
+                )
+            ],
+            opts=ResourceOptions(parent=self),
+        )

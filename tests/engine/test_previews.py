@@ -13,14 +13,17 @@ import secrets as random
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from kubernetes import client
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 
 from engine.cluster import KwokCluster, api_client
 from engine.pulumi_env import PulumiEnv
 from infra.schema import REPO_ROOT
+from previews.access import RUNNER_CONTEXT, RUNNER_NAME, RUNNER_NAMESPACE
 from stacks.backend import Backend, stack_passphrase
 from stacks.leftovers import find_leftovers
 from stacks.workspace import AutomationWorkspace, WorkspaceError
@@ -49,21 +52,29 @@ def _passphrases(args: tuple[str, ...], stack: str | None) -> dict[str, str]:
 
 
 def _previews(
-    env: PulumiEnv, cluster: KwokCluster, *args: str, stack: str | None = None
+    env: PulumiEnv,
+    cluster: KwokCluster,
+    *args: str,
+    stack: str | None = None,
+    kubeconfig: Path | None = None,
+    context: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """`python -m previews ARGS`, as the cluster's admin unless given another kubeconfig and context."""
+    kubeconfig = kubeconfig or cluster.kubeconfig
     secrets = {f"PREVIEW_{k.upper()}": v for k, v in credentials().items()}
     environ = {
         **os.environ,
         **env.env(),
         **secrets,
-        "KUBECONFIG": str(cluster.kubeconfig),
+        "KUBECONFIG": str(kubeconfig),
         "MLOPS_PULUMI_INLINE": "1",
     }
     environ.pop("PULUMI_CONFIG_PASSPHRASE")  # the tier's own, for its other stacks
-    environ.update(_passphrases(args, stack))
+    if args[0] != "bootstrap":
+        environ.update(_passphrases(args, stack))
     argv = [sys.executable, "-m", "previews", *args]
     if args[0] == "create":
-        argv += ["--context", cluster.context, "--set", f"kubeconfig={cluster.kubeconfig}"]
+        argv += ["--context", context or cluster.context, "--set", f"kubeconfig={kubeconfig}"]
         argv += [f"--set={key}={prebuilt_image(image)}" for key, image in IMAGE_KEYS.items()]
         argv += [f"--secret={key}=PREVIEW_{key.upper()}" for key in credentials()]
     return subprocess.run(argv, cwd=REPO_ROOT, env=environ, capture_output=True, text=True, timeout=900)
@@ -149,3 +160,80 @@ def test_each_preview_stack_has_its_own_passphrase(pulumi_env: PulumiEnv, tmp_pa
         assert own[0].config[full({"postgresPassword": ""}).popitem()[0]] == values[stack]
     listed = {s.name: s.config for s in keyed.list_stacks("preview-")}
     assert {name: c["mlops-platform:postgresPassword"] for name, c in listed.items()} == values
+
+
+def _refused(call: Callable[[], object]) -> str:
+    """The API server's refusal of `call` (403: RBAC, or the guard policy's denial)."""
+    with pytest.raises(ApiException) as refused:
+        call()
+    assert refused.value.status == 403, refused.value.body
+    return str(refused.value.body)
+
+
+def test_a_namespace_scoped_identity_creates_and_destroys_a_preview_and_nothing_else(
+    pulumi_env: PulumiEnv, kwok: KwokCluster, tmp_path: Path
+) -> None:
+    """`bootstrap` as the admin; then create and destroy as the runner, whose other rights are probed."""
+    kubeconfig = tmp_path / "runner" / "kubeconfig"
+    out = _ok(
+        _previews(
+            pulumi_env, kwok, "bootstrap", "--context", kwok.context, "--kubeconfig-out", str(kubeconfig)
+        )
+    )
+    assert "applied ValidatingAdmissionPolicyBinding/mlops-preview-guard" in out
+    assert kubeconfig.stat().st_mode & 0o077 == 0  # a bearer token: owner only
+    runner = config.new_client_from_config(config_file=str(kubeconfig), context=RUNNER_CONTEXT)
+    core, rbac = client.CoreV1Api(runner), client.RbacAuthorizationV1Api(runner)
+    admission = client.AdmissionregistrationV1Api(runner)
+    me = client.V1Subject(kind="ServiceAccount", name=RUNNER_NAME, namespace=RUNNER_NAMESPACE)
+
+    def binding(name: str, role: str) -> client.V1RoleBinding:
+        return client.V1RoleBinding(
+            metadata=client.V1ObjectMeta(name=name),
+            role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role),
+            subjects=[me],
+        )
+
+    # RBAC: no Secrets outside preview namespaces, no cluster-wide bindings, no say over admission policies.
+    _refused(lambda: core.list_namespaced_secret("kube-system"))
+    _refused(lambda: rbac.create_cluster_role_binding(client.V1ClusterRoleBinding(
+        metadata=client.V1ObjectMeta(name="runner-is-admin"), subjects=[me],
+        role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="cluster-admin"),
+    )))  # fmt: skip
+    _refused(lambda: admission.delete_validating_admission_policy("mlops-preview-guard"))
+    # RBAC escalation checks: only the deployer role may be bound, and ...
+    _refused(lambda: rbac.create_namespaced_role_binding("default", binding("x", "cluster-admin")))
+    # ... the guard: only in preview namespaces, and only preview namespaces may be made.
+    denied = _refused(
+        lambda: rbac.create_namespaced_role_binding("default", binding("x", "mlops-preview-deployer"))
+    )
+    assert "bind roles only in namespaces named mlops-preview-" in denied
+    ns = client.V1Namespace(metadata=client.V1ObjectMeta(name="not-a-preview"))
+    assert "only namespaces named mlops-preview-" in _refused(lambda: core.create_namespace(ns))
+    ns = client.V1Namespace(metadata=client.V1ObjectMeta(name="mlops-preview-without-pss"))
+    assert "Pod Security 'restricted'" in _refused(lambda: core.create_namespace(ns))
+    _refused(lambda: core.delete_namespace("kube-system"))
+
+    stack, namespace = "preview-feature-least-privilege", "mlops-preview-feature-least-privilege"
+    deployer = f"--set=deployerServiceAccount={RUNNER_NAMESPACE}/{RUNNER_NAME}"
+    out = _ok(_previews(pulumi_env, kwok, "create", "feature/least-privilege", deployer, stack=stack,
+                        kubeconfig=kubeconfig, context=RUNNER_CONTEXT))  # fmt: skip
+    assert f"ready: {stack}" in out
+    # Its own namespace's Secrets, yes; still no one else's.
+    assert core.list_namespaced_secret(namespace).items
+    _refused(lambda: core.list_namespaced_secret("default"))
+    # The preview's retrain trigger may create no Job (it has no clone policy): the guard says so.
+    trigger = api_client(kwok)
+    trigger.set_default_header("Impersonate-User", f"system:serviceaccount:{namespace}:retrain-trigger")
+    job = client.V1Job(
+        metadata=client.V1ObjectMeta(name="forged"),
+        spec=client.V1JobSpec(template=client.V1PodTemplateSpec(spec=client.V1PodSpec(
+            restart_policy="Never", containers=[client.V1Container(name="x", image=prebuilt_image("x"))],
+        ))),
+    )  # fmt: skip
+    denied = _refused(lambda: client.BatchV1Api(trigger).create_namespaced_job(namespace, job, dry_run="All"))
+    assert "retrain trigger may not create Jobs" in denied
+
+    out = _ok(_previews(pulumi_env, kwok, "destroy", "feature/least-privilege", kubeconfig=kubeconfig))
+    assert "nothing left in the cluster" in out
+    _nothing_of(kwok, stack, namespace)

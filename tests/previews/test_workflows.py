@@ -8,8 +8,12 @@ needed, so no test double is used here.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shlex
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +21,8 @@ import yaml
 
 from infra.schema import REPO_ROOT
 from previews.cli import build_parser
+from previews.naming import preview_name
+from stacks.backend import stack_passphrase
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 INVOCATION = re.compile(r"python -m previews (?P<args>.+)$")
@@ -56,7 +62,6 @@ def test_workflows_run_on_the_dev_runner_with_the_pinned_toolchain(name: str) ->
     assert workflow["concurrency"]["cancel-in-progress"] is False
     for job in workflow["jobs"].values():
         assert job["runs-on"] == ["self-hosted", "mlops-dev"]
-        assert job["env"]["PULUMI_CONFIG_PASSPHRASE"] == "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"
         assert job["environment"] in ("preview", "preview-teardown")
         uses = _uses(job)
         assert any(u.startswith("actions/checkout@") for u in uses)
@@ -146,3 +151,52 @@ def test_pull_request_code_runs_only_after_approval_and_teardown_runs_only_base_
     assert (
         "ref" not in next(s for s in gc["steps"] if s.get("uses", "").startswith("actions/checkout@"))["with"]
     )
+
+
+def _secrets_by_step(job: dict[str, Any]) -> list[set[str]]:
+    """The `secrets.*` each step can read: its own env, plus the job's env, which every step gets."""
+    job_secrets = set(re.findall(r"secrets\.(\w+)", str(job.get("env", {}))))
+    return [
+        job_secrets | set(re.findall(r"secrets\.(\w+)", str(step.get("env", {})))) for step in job["steps"]
+    ]
+
+
+def test_the_job_running_pull_request_code_never_holds_the_passphrase_key() -> None:
+    create = _load("preview.yml")["jobs"]["create"]
+    steps, readable = create["steps"], _secrets_by_step(create)
+    holders = [i for i, names in enumerate(readable) if "PREVIEW_PASSPHRASE_KEY" in names]
+    checkout = next(i for i, s in enumerate(steps) if s.get("uses", "").startswith("actions/checkout@"))
+    # Only the derivation step, before the pull request's code is even checked out; no secret after it.
+    assert holders == [0] and holders[0] < checkout
+    assert all(not names for names in readable[1:])
+    assert "secrets.PULUMI_CONFIG_PASSPHRASE" not in str(create)  # no shared passphrase any more
+    for name, job in [("destroy", _load("preview.yml")["jobs"]["destroy"]),
+                      ("gc", _load("preview-gc.yml")["jobs"]["gc"])]:  # fmt: skip
+        assert job["env"]["MLOPS_PREVIEW_PASSPHRASE_KEY"] == "${{ secrets.PREVIEW_PASSPHRASE_KEY }}", name
+
+
+def test_the_workflow_derives_the_same_passphrase_as_the_tool(tmp_path: Path) -> None:
+    """Runs the derivation step's own script (as the runner would) for PR 42, against stacks.backend."""
+    step = _load("preview.yml")["jobs"]["create"]["steps"][0]
+    stack = EXPRESSION.sub("42", step["env"]["STACK"])
+    assert stack == preview_name("42").stack
+    script = step["run"].split("<<'PY'\n", 1)[1].rsplit("PY", 1)[0]
+    github_env = tmp_path / "github_env"
+    env = {"PATH": os.environ["PATH"], "PREVIEW_PASSPHRASE_KEY": "k" * 32, "STACK": stack}
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", script],
+        env={**env, "GITHUB_ENV": str(github_env)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    expected = stack_passphrase("k" * 32, stack)
+    assert github_env.read_text() == f"PULUMI_CONFIG_PASSPHRASE={expected}\n"
+    assert result.stdout == f"::add-mask::{expected}\n"  # masked in the job's log
+    empty = subprocess.run(
+        [sys.executable, "-I", "-c", script],
+        env={**env, "PREVIEW_PASSPHRASE_KEY": "", "GITHUB_ENV": str(github_env)},
+        capture_output=True,
+        text=True,
+    )
+    assert empty.returncode != 0 and "PREVIEW_PASSPHRASE_KEY is empty" in empty.stderr
