@@ -182,10 +182,10 @@ def test_a_namespace_scoped_identity_creates_and_destroys_a_preview_and_nothing_
     )
     assert "applied ValidatingAdmissionPolicyBinding/mlops-preview-guard" in out
     assert kubeconfig.stat().st_mode & 0o077 == 0  # a bearer token: owner only
-    runner = config.new_client_from_config(config_file=str(kubeconfig), context=RUNNER_CONTEXT)
+    runner = config.new_client_from_config(config_file=str(kubeconfig), context=RUNNER_CONTEXT)  # type: ignore[no-untyped-call]
     core, rbac = client.CoreV1Api(runner), client.RbacAuthorizationV1Api(runner)
     admission = client.AdmissionregistrationV1Api(runner)
-    me = client.V1Subject(kind="ServiceAccount", name=RUNNER_NAME, namespace=RUNNER_NAMESPACE)
+    me = client.RbacV1Subject(kind="ServiceAccount", name=RUNNER_NAME, namespace=RUNNER_NAMESPACE)
 
     def binding(name: str, role: str) -> client.V1RoleBinding:
         return client.V1RoleBinding(
