@@ -112,7 +112,7 @@ def guard_validations() -> list[dict[str, str]]:
     labels = "object.metadata.labels"
     pss = _lit("pod-security.kubernetes.io/enforce")
     preview = _lit(PREVIEW_LABEL)
-    return [
+    rules = [
         {
             "expression": f"{kind} != 'namespaces' || {target}.metadata.name.startsWith({prefix})",
             "message": f"a preview identity may manage only namespaces named {NAMESPACE_PREFIX}*",
@@ -137,6 +137,8 @@ def guard_validations() -> list[dict[str, str]]:
             ),
         },
     ]
+    # 403 like RBAC's refusals (the default, Invalid, is a 422 that reads like a malformed object).
+    return [{**rule, "reason": "Forbidden"} for rule in rules]
 
 
 def bootstrap_objects() -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ A local file backend: no Pulumi Cloud account is needed. The passphrase encrypts
 generated MLflow and PostgreSQL passwords, the kubeconfig), so it is required, never defaulted. It comes
 either as one passphrase (PULUMI_CONFIG_PASSPHRASE, what `pulumi` itself reads) or as a key from which each
 stack's own passphrase is derived (MLOPS_PREVIEW_PASSPHRASE_KEY): then one stack's passphrase opens no other
-stack, and only a holder of the key (destroy, gc) can open them all (docs/security.md, "Preview stacks").
+stack, and only a holder of the key (destroy, gc) can open them all (docs/security.md, "Workflows").
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from infra.schema import REPO_ROOT
+from previews.access import RUNNER_CONTEXT, RUNNER_NAME, RUNNER_NAMESPACE
 from previews.cli import build_parser
 from previews.naming import preview_name
 from stacks.backend import stack_passphrase
@@ -33,6 +34,12 @@ def _load(name: str) -> dict[str, Any]:
     raw: dict[Any, Any] = yaml.safe_load((WORKFLOWS / name).read_text())
     # YAML 1.1 reads the bare key `on` as True.
     return {("on" if key is True else str(key)): value for key, value in raw.items()}
+
+
+def _parse(line: str) -> argparse.Namespace:
+    match = INVOCATION.search(line)
+    assert match, line
+    return build_parser().parse_args(shlex.split(EXPRESSION.sub("42", match.group("args"))))
 
 
 def _invocations(workflow: dict[str, Any]) -> dict[str, list[argparse.Namespace]]:
@@ -70,7 +77,16 @@ def test_workflows_run_on_the_dev_runner_with_the_pinned_toolchain(name: str) ->
         assert re.fullmatch(r"\d+\.\d+\.\d+", str(pulumi_step["with"]["pulumi-version"]))
         runs = [s["run"] for s in job["steps"] if "run" in s]
         assert "uv sync --frozen --all-extras" in runs
-        assert any(r.startswith("uv run python -m previews ") for r in runs)
+        tool = [r for r in runs if "uv run python -m previews " in r]
+        assert tool
+        # As the namespace-scoped runner identity (previews/access.py), never the runner's admin context.
+        for run in tool:
+            assert run.startswith('KUBECONFIG="$HOME/.mlops-previews/kubeconfig" uv run python -m previews ')
+            args = _parse(run)
+            if args.command in ("create", "gc"):
+                assert args.context == RUNNER_CONTEXT
+            if args.command == "create":
+                assert f"deployerServiceAccount={RUNNER_NAMESPACE}/{RUNNER_NAME}" in args.set
 
 
 def test_pull_requests_create_on_open_and_push_and_destroy_on_close() -> None:
