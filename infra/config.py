@@ -98,11 +98,6 @@ class ServiceAccountRef:
     namespace: str
     name: str
 
-    @property
-    def username(self) -> str:
-        """How the API server names it in requests (RBAC subjects, admission's userInfo)."""
-        return f"system:serviceaccount:{self.namespace}:{self.name}"
-
 
 @dataclass(frozen=True)
 class HostPorts:

@@ -115,7 +115,11 @@ class Namespace(pulumi.ComponentResource):
     def _deployer_binding(
         self, name: str, args: NamespaceArgs, ns: k8s.core.v1.Namespace
     ) -> k8s.rbac.v1.RoleBinding:
-        """The deployer's rights in this namespace: it has none here until this exists."""
+        """The deployer's rights in this namespace: it has none here until this exists.
+
+        The API server's RBAC authorizer learns of a new binding from its watch cache, within milliseconds;
+        the engine's round trips before the next create take longer (a 403 there would need `create` rerun).
+        """
         assert args.deployer is not None
         return k8s.rbac.v1.RoleBinding(
             f"{name}-deployer",
