@@ -28,6 +28,7 @@ _CRON_FIELD = re.compile(r"^[\d*/,\-]+$")
 BUNDLED_DATASETS = ("breast_cancer", "wine", "iris", "digits")
 SNAPSHOTS_DATASET = "snapshots"
 _TRAINING_DATASET = re.compile(r"^(breast_cancer|wine|iris|digits|snapshots|https?://\S+)$")
+_TRUSTED_HOLDOUT = re.compile(r"^(breast_cancer|wine|iris|digits|https?://\S+)$")
 _KIND_IMAGE = re.compile(r"^kindest/node:v(\d+)\.(\d+)\.(\d+)(@sha256:[0-9a-f]{64})?$")
 # Image delivery: a build platform (os/arch[/variant]) and prebuilt image references pinned by digest.
 _PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$")
@@ -148,6 +149,8 @@ class StackConfig:
     training_dataset: str
     """A bundled scikit-learn name, `snapshots` (the training-data volume) or an http(s) URL."""
     training_target_column: str | None
+    training_trusted_holdout: str | None
+    """The gate's pinned evaluation set (bundled name or http(s) URL); None: the training data's holdout."""
     training_data_storage: str
     training_snapshots_keep: int
     feedback_window_hours: float
@@ -392,6 +395,7 @@ def load_stack_config(
         model_name=r.matching("modelName", re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), "a model name"),
         training_dataset=dataset,
         training_target_column=_target_column(r, dataset),
+        training_trusted_holdout=_trusted_holdout(r, dataset),
         training_data_storage=r.matching("trainingDataStorage", _QUANTITY, "a storage quantity like 1Gi"),
         training_snapshots_keep=r.integer("trainingSnapshotsKeep", 1, 1000),
         feedback_window_hours=_positive(r, "feedbackWindowHours", 8760.0),
@@ -486,6 +490,37 @@ def _target_column(r: _Reader, dataset: str) -> str | None:
             f"is required with trainingDataset {dataset!r} (the CSV column holding the label)",
         )
     return column
+
+
+def _trusted_holdout(r: _Reader, dataset: str) -> str | None:
+    """Only what a training pod can read and the gate can use: never the training data itself (training
+    would ignore it) and never a second bundled set (its columns differ from any other bundled set's)."""
+    holdout = r.text("trainingTrustedHoldout")
+    if holdout is None:
+        return None
+    key = "trainingTrustedHoldout"
+    if not _TRUSTED_HOLDOUT.match(holdout):
+        raise r.fail(
+            key,
+            f"{holdout!r} is not one of {', '.join(BUNDLED_DATASETS)}, or an http(s):// URL of a CSV file",
+        )
+    if holdout == dataset:
+        raise r.fail(
+            key,
+            f"{holdout!r} is trainingDataset itself: the trusted holdout must be a separate, pinned set "
+            "(leave it empty to gate on the training data's own holdout)",
+        )
+    if holdout in BUNDLED_DATASETS and dataset in BUNDLED_DATASETS:
+        raise r.fail(
+            key,
+            f"{holdout!r} has other feature columns than trainingDataset {dataset!r}: the gate cannot use it",
+        )
+    if holdout not in BUNDLED_DATASETS and r.text("trainingTargetColumn") is None:
+        raise r.fail(
+            "trainingTargetColumn",
+            f"is required with trainingTrustedHoldout {holdout!r} (the CSV column holding the label)",
+        )
+    return holdout
 
 
 def _positive(r: _Reader, key: str, high: float) -> float:

@@ -468,6 +468,7 @@ def _training(
             promotion_margin=cfg.promotion_margin,
             promotion_floor=cfg.promotion_floor,
             validation=cfg.training_validation,
+            trusted_holdout=cfg.training_trusted_holdout,
             schedule=cfg.retrain_schedule,
             code_version=image.apply(_code_version),
         ),

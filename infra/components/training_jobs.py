@@ -56,6 +56,8 @@ class TrainingJobsArgs:
     """Recorded on runs (the training image's content hash)."""
     inference_log_claim: Input[str] | None = None
     """Claim with serving's inference log and feedback (mounted read-only; None: the stack keeps no log)."""
+    trusted_holdout: str | None = None
+    """The gate's pinned evaluation set (training's MLOPS_EVAL_DATASET); None: the training data's holdout."""
 
 
 def _no_pickle_env() -> list[k8s.core.v1.EnvVarArgs]:
@@ -94,6 +96,8 @@ class TrainingJobs(pulumi.ComponentResource):
                     # Set only where the log is mounted: training then learns from its labelled requests.
                     **({Env.INFERENCE_LOG_DIR: INFERENCE_LOG_MOUNT_PATH} if args.inference_log_claim else {}),
                     Env.VALIDATION: args.validation,
+                    # Unset, not empty, without one: training refuses an empty evaluation set name.
+                    **({Env.EVAL_DATASET: args.trusted_holdout} if args.trusted_holdout else {}),
                 }
             ),
             k8s.core.v1.EnvVarArgs(name=Env.GIT_COMMIT, value=args.code_version),

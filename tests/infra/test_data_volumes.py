@@ -46,6 +46,8 @@ def test_training_mounts_the_snapshot_claim_read_only(stack: MockedStack, mode: 
         env = env_of(container)
         assert env[Env.FEEDBACK_WINDOW_HOURS] == "168.0" and env[Env.FEEDBACK_WEIGHT] == "1.0"
         assert env[Env.DATASET] == "breast_cancer" and Env.TARGET_COLUMN not in env
+        # No trusted holdout configured: the gate scores on the training data's own holdout.
+        assert Env.EVAL_DATASET not in env
         if log_on:
             assert env[Env.INFERENCE_LOG_DIR] == INFERENCE_LOG_MOUNT_PATH
         else:
@@ -118,8 +120,44 @@ def test_snapshots_dataset_reads_the_mounted_volume_with_the_configured_settings
 
 
 @pytest.mark.parametrize(
+    ("overrides", "holdout"),
+    [
+        ({"trainingTrustedHoldout": "https://data.example.com/pinned.csv", "trainingTargetColumn": "target"},
+         "https://data.example.com/pinned.csv"),
+        ({"trainingDataset": "snapshots", "trainingTargetColumn": "target", "trainingTrustedHoldout": "breast_cancer"},
+         "breast_cancer"),
+    ],
+)  # fmt: skip
+def test_the_trusted_holdout_reaches_the_bootstrap_job_and_every_retraining(
+    overrides: dict[str, str], holdout: str
+) -> None:
+    manifests = run_program(stack_config("dev", overrides), platform_program).manifests()
+    for kind, name in TRAINING_WORKLOADS:
+        env = env_of(pod_spec(find(manifests, kind, name))["containers"][0])
+        assert env[Env.EVAL_DATASET] == holdout, kind
+        assert env[Env.TARGET_COLUMN] == "target", kind
+
+
+@pytest.mark.parametrize(
     ("overrides", "message"),
     [
+        (
+            {"trainingTrustedHoldout": "/data/pinned.csv"},
+            "trainingTrustedHoldout: '/data/pinned.csv' is not one of breast_cancer, wine, iris, digits, or an "
+            "http\\(s\\):// URL",
+        ),
+        (
+            {"trainingTrustedHoldout": "breast_cancer"},
+            "trainingTrustedHoldout: 'breast_cancer' is trainingDataset itself",
+        ),
+        (
+            {"trainingTrustedHoldout": "wine"},
+            "trainingTrustedHoldout: 'wine' has other feature columns than trainingDataset 'breast_cancer'",
+        ),
+        (
+            {"trainingTrustedHoldout": "https://data.example.com/pinned.csv"},
+            "trainingTargetColumn: is required with trainingTrustedHoldout 'https://data.example.com/pinned.csv'",
+        ),
         (
             {"trainingDataset": "snapshots"},
             "trainingTargetColumn: is required with trainingDataset 'snapshots'",
