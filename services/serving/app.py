@@ -26,6 +26,7 @@ from services.serving.protocols import kserve_v1, mlflow_scoring, oip_v2
 from services.serving.routes import router
 from services.serving.settings import Settings
 from services.serving.state import ServingState
+from services.serving.turns import Turns
 from services.serving.watcher import watch_alias
 
 
@@ -63,6 +64,7 @@ def create_app(settings: Settings, loader: ModelLoader) -> FastAPI:
     app.state.serving = state
     app.state.metrics = metrics
     app.state.batcher = batcher
+    app.state.parse_turns = Turns()
     app.state.inference_log = inference_log
     app.include_router(router)
     for protocol in (mlflow_scoring, oip_v2, kserve_v1):

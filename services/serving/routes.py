@@ -99,6 +99,7 @@ async def predict(request: Request) -> Response:
     if exceeds_budget(raw, value_budget(settings.max_batch_rows, model.feature_names)):
         msg = f"at most {settings.max_batch_rows} rows of {len(model.feature_names)} values per request"
         return JSONResponse(status_code=422, content={"detail": [{"loc": ["body", "rows"], "msg": msg}]})
+    await app_state.parse_turns.take()  # one parse per loop iteration: probes are answered in between
     # Rust-side JSON parsing + validation is several times faster than json.loads + model_validate.
     try:
         body = PredictRequest.model_validate_json(raw)
@@ -108,6 +109,8 @@ async def predict(request: Request) -> Response:
         )
     try:
         matrix = to_matrix(body.rows, model.feature_names, settings.max_batch_rows)
+        # The parsed rows are Python objects, about four times the matrix: not kept while the request waits.
+        del body
         predictions, probabilities = await infer(app_state, served, matrix)
     except InputError as exc:
         return JSONResponse(status_code=422, content={"detail": [d.model_dump() for d in exc.details]})

@@ -197,11 +197,6 @@ class RssSampler:
         self._thread.join()
 
 
-@pytest.mark.xfail(
-    reason="known defect, issue #19 open: measured 19 served, 996 shed (503), peak RSS 413 MiB of 512 "
-    "(the test wants >= 64 served and a peak under 80%); the in-flight cap sheds almost the whole burst",
-    strict=False,
-)
 def test_burst_of_1024_connections_of_1000_rows_stays_under_the_pod_memory_limit(server_factory) -> None:
     server = server_factory()
     body = json.dumps({"rows": [ROW] * 1000}).encode()

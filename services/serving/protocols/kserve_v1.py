@@ -69,13 +69,16 @@ async def predict(request: Request, name: str) -> Response:
         return served
     settings: Settings = request.app.state.settings
     try:
-        body = PredictRequest.model_validate_json(await request.body())
+        raw = await request.body()
+        await request.app.state.parse_turns.take()  # one parse per loop iteration (services/serving/turns.py)
+        body = PredictRequest.model_validate_json(raw)
     except ValidationError as exc:
         return _error(as_message(summarize_errors(exc.errors())), 400)
     try:
         matrix = to_matrix(
             body.instances, served.model.feature_names, settings.max_batch_rows, ("instances",)
         )
+        del body  # Python objects several times the matrix' size: not kept while the request waits
         predictions, _ = await infer(request.app.state, served, matrix)
     except InputError as exc:
         return _error(as_message([d.model_dump() for d in exc.details]), 400)

@@ -135,6 +135,7 @@ async def invocations(request: Request) -> Response:
         served = _served(request)
         settings: Settings = request.app.state.settings
         body = await request.body()
+        await request.app.state.parse_turns.take()  # one parse per loop iteration (serving/turns.py)
         names = served.model.feature_names
         if mime == CSV:
             matrix = parse_csv(body, names, settings.max_batch_rows)

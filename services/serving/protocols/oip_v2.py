@@ -168,12 +168,16 @@ async def infer_route(request: Request, name: str, version: str | None = None) -
     try:
         served = _served(request, name, version)
         try:
-            body = InferRequest.model_validate_json(await request.body())
+            raw = await request.body()
+            await request.app.state.parse_turns.take()  # one parse per loop iteration (serving/turns.py)
+            body = InferRequest.model_validate_json(raw)
         except ValidationError as exc:
             raise V2Error(as_message(summarize_errors(exc.errors()))) from None
         settings: Settings = request.app.state.settings
         matrix = to_matrix(body, features(served.model), settings.max_batch_rows)
         wanted = _wanted_outputs(body, served)
+        request_id = body.id
+        del body  # Python objects several times the matrix' size: not kept while the request waits
         predictions, probabilities = await infer(request.app.state, served, matrix)
     except V2Error as exc:
         return _error(exc)
@@ -197,8 +201,8 @@ async def infer_route(request: Request, name: str, version: str | None = None) -
         shape = [len(probabilities), len(probabilities[0]) if probabilities else 0]
         outputs.append({"name": PROBA_OUTPUT, "datatype": "FP64", "shape": shape, "data": flat})
     response: dict[str, Any] = {"model_name": model.ref.name, "model_version": model.ref.version}
-    if body.id is not None:
-        response["id"] = body.id
+    if request_id is not None:
+        response["id"] = request_id
     response["outputs"] = outputs
     return Response(json.dumps(response), media_type=_JSON)
 
