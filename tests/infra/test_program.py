@@ -443,7 +443,7 @@ def test_serving_admission_limit_comes_from_stack_config_and_fits_the_pod(
     container = pod["containers"][0]
     in_flight = int(env_of(container)[Env.MAX_IN_FLIGHT])
     assert in_flight == config_for(mode).serving_max_in_flight
-    # About 2 MiB per in-flight 1000-row request over a ~200 MiB baseline (docs/reliability.md, measured).
+    # 2 MiB per in-flight 1000-row request (twice the measured cost) over a ~200 MiB baseline (docs/reliability.md).
     limit_mib = int(container["resources"]["limits"]["memory"].removesuffix("Mi"))
     assert 200 + 2 * in_flight <= 0.8 * limit_mib
     # SIGTERM lets requests finish for serving's own grace; the pod must not be killed before that ends.
