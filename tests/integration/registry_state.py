@@ -20,7 +20,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from mlops_contract.names import DEFAULT_EXPERIMENT
+
 MODEL_NAME = "mlops-classifier"
+EXPERIMENT = DEFAULT_EXPERIMENT
 
 SCRIPT = r"""
 import json, sys
@@ -29,8 +32,11 @@ from mlflow import MlflowClient
 mode, uri = sys.argv[1], sys.argv[2]
 client = MlflowClient(tracking_uri=uri)
 if mode == "fill":
-    model_dir, name = sys.argv[3], sys.argv[4]
-    exp = client.create_experiment("day2")
+    model_dir, name, experiment = sys.argv[3], sys.argv[4], sys.argv[5]
+    # The platform's experiment and model, as training uses them (the identities Job may have created both:
+    # serving's user can read only those).
+    found = client.get_experiment_by_name(experiment)
+    exp = found.experiment_id if found is not None else client.create_experiment(experiment)
     runs = []
     for i in range(3):
         run = client.create_run(exp, run_name=f"run-{i}", tags={"purpose": "day2"})
@@ -41,7 +47,8 @@ if mode == "fill":
             client.log_artifacts(run.info.run_id, model_dir, "model")
         client.set_terminated(run.info.run_id)
         runs.append(run)
-    client.create_registered_model(name, description="day-2 test model")
+    if not client.search_registered_models(f"name='{name}'"):
+        client.create_registered_model(name, description="day-2 test model")
     for run in runs[1:]:
         client.create_model_version(name, f"{run.info.artifact_uri}/model", run.info.run_id)
     client.set_registered_model_alias(name, "champion", "2")

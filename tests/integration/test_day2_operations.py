@@ -24,7 +24,7 @@ from infra.components.schema_migration import MIGRATION_JOB_PREFIX
 from tests.infra.conftest import config_for, pod_spec
 from tests.integration.pod_runtime import entrypoint
 from tests.integration.postgres_support import postgres_bin
-from tests.integration.registry_state import MODEL_NAME, model_dir, registry
+from tests.integration.registry_state import EXPERIMENT, MODEL_NAME, model_dir, registry
 from tests.integration.stack_processes import (
     RenderedStack,
     rendered_stack,
@@ -124,7 +124,7 @@ def test_a_database_of_an_older_mlflow_is_migrated_by_the_job_and_served(tmp_pat
         ).start() as old_server:  # fmt: skip
             old_server.wait_ready(timeout=600)
             old_url = f"http://127.0.0.1:{old_port}"
-            registry(old_python, "fill", old_url, str(model), MODEL_NAME)
+            registry(old_python, "fill", old_url, str(model), MODEL_NAME, EXPERIMENT)
             before = registry(old_python, "snapshot", old_url)
         old_revision = _revision(stack, password)
 
@@ -169,7 +169,9 @@ def test_backup_then_dropped_database_then_restore_gives_back_registry_and_champ
     backup_env.update({"PGHOST": "127.0.0.1", "PGPORT": str(stack.pg_port)})
     with stack_postgres(stack):
         with stack_mlflow(stack, "mlflow-before.log"):
-            registry(sys.executable, "fill", stack.mlflow_url, str(model), MODEL_NAME, auth=stack.admin)
+            registry(
+                sys.executable, "fill", stack.mlflow_url, str(model), MODEL_NAME, EXPERIMENT, auth=stack.admin
+            )
             before = registry(sys.executable, "snapshot", stack.mlflow_url, auth=stack.admin)
             with stack_serving(stack) as serving:
                 served_before = served_model(serving, rows)
@@ -236,7 +238,9 @@ def test_gc_cronjob_purges_runs_deleted_before_the_retention_and_keeps_the_rest(
         next(a for a in gc["args"] if a.startswith("--older-than=")).removeprefix("--older-than=")[:-1]
     )
     with stack_postgres(stack), stack_mlflow(stack):
-        registry(sys.executable, "fill", stack.mlflow_url, str(model), MODEL_NAME, auth=stack.admin)
+        registry(
+            sys.executable, "fill", stack.mlflow_url, str(model), MODEL_NAME, EXPERIMENT, auth=stack.admin
+        )
         state = registry(sys.executable, "snapshot", stack.mlflow_url, auth=stack.admin)
         by_name = {run["name"]: run_id for run_id, run in state["runs"].items()}
         from mlflow import MlflowClient
@@ -259,7 +263,8 @@ def test_gc_cronjob_purges_runs_deleted_before_the_retention_and_keeps_the_rest(
                 )
 
             output = _run_container(stack, gc, "services/mlflow/Dockerfile")
-            remaining = {r.info.run_id for r in client.search_runs(["1"], run_view_type=3)}
+            experiment_id = client.get_experiment_by_name(EXPERIMENT).experiment_id  # type: ignore[union-attr]
+            remaining = {r.info.run_id for r in client.search_runs([experiment_id], run_view_type=3)}
         finally:
             os.environ.pop("MLFLOW_TRACKING_USERNAME", None)
             os.environ.pop("MLFLOW_TRACKING_PASSWORD", None)
