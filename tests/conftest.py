@@ -12,12 +12,20 @@ import pytest
 from devloop.mlflow_server import MlflowServerSpec, mlflow_server_process
 from devloop.process import ManagedProcess
 
+_HANDED_OUT: set[int] = set()
+
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 nothing listens on right now, never one this session handed out before: the
+    kernel may give a just-released port again, and a test taking several ports before starting anything
+    got the same one twice (seen in CI: "ports must differ")."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 @pytest.fixture(scope="session")
