@@ -8,6 +8,7 @@ import sys
 import time
 from types import FrameType
 
+from devloop.adaptation import require_fresh_state, run_demo
 from devloop.config import DevLoopConfigError, parse_args
 from devloop.local_platform import DevLoopError, LocalPlatform
 
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
     try:
+        if cfg.demo_drift is not None:
+            require_fresh_state(platform)
         platform.up()
         ready_in = time.monotonic() - platform.started_at
         print(f"\nplatform ready in {ready_in:.1f}s (state kept in {cfg.state_dir})")
@@ -50,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
             if cfg.exit_when_ready:
                 raise
             print(f"  -> {exc}\n")
-        if cfg.exit_when_ready:
+        if cfg.demo_drift is not None:
+            passed = run_demo(platform, cfg.demo_drift)
+            if cfg.exit_when_ready:
+                return 0 if passed else 1
+        elif cfg.exit_when_ready:
             print("check passed: the README example returned predictions")
             return 0
         print("Ctrl-C stops everything (registered models are kept for the next start).")

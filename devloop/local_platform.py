@@ -42,12 +42,17 @@ def client_env(cfg: DevLoopConfig) -> dict[str, str]:
 
 
 def training_env(cfg: DevLoopConfig) -> dict[str, str]:
-    """Training's environment: the bootstrap run and every drift-triggered retraining read the same data."""
+    """Training's environment: the bootstrap run and every drift-triggered retraining read the same data,
+    including the labelled traffic of the inference log (the cluster's Jobs mount the log volume likewise)."""
     env = {**client_env(cfg), Env.DATASET: cfg.dataset}
     if cfg.target_column:
         env[Env.TARGET_COLUMN] = cfg.target_column
-    if cfg.feedback_dir is not None:
-        env[Env.INFERENCE_LOG_DIR] = str(cfg.feedback_dir)
+    if cfg.training_feedback_dir is not None:
+        env[Env.INFERENCE_LOG_DIR] = str(cfg.training_feedback_dir)
+    if cfg.feedback_window_hours is not None:
+        env[Env.FEEDBACK_WINDOW_HOURS] = str(cfg.feedback_window_hours)
+    if cfg.feedback_weight is not None:
+        env[Env.FEEDBACK_WEIGHT] = str(cfg.feedback_weight)
     return env
 
 
@@ -64,6 +69,7 @@ def serving_env(cfg: DevLoopConfig) -> dict[str, str]:
     if cfg.inference_log_dir is not None:
         env[Env.INFERENCE_LOG_DIR] = str(cfg.inference_log_dir)
         env[Env.INFERENCE_LOG_SAMPLE_RATE] = str(cfg.inference_log_sample_rate)
+        env[Env.INFERENCE_LOG_ROTATE_SECONDS] = str(cfg.inference_log_rotate_seconds)
     return env
 
 
@@ -117,6 +123,9 @@ class LocalPlatform:
     def start_serving(self) -> ManagedProcess:
         """Serving process; it loads the champion by itself once one exists."""
         self._step("starting serving (loads the champion in the background)")
+        if self.cfg.inference_log_dir is not None:
+            # Training reads the log too, and refuses a missing directory: it exists before anything runs.
+            self.cfg.inference_log_dir.mkdir(parents=True, exist_ok=True)
         return self._start(
             ManagedProcess(
                 name="serving",
