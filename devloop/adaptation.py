@@ -34,6 +34,7 @@ Reporter = Callable[[str], None]
 DRIFT_ALERTS = ("FeatureDrift", "DatasetDrift")
 # The retrain trigger's counter (services/retrain_trigger/app.py), one sample per alert name.
 RETRAINS_TRIGGERED = "mlops_retrains_triggered_total"
+TERMINAL_RUN_STATES = frozenset({"FINISHED", "FAILED", "KILLED"})
 RECOVERY_MARGIN = 0.25
 """The new model's accuracy on the shifted traffic must beat the champion's by at least this (the demo's
 verdict and the test's assertion). Measured: about 0.53 -> 0.93 (docs/monitoring.md)."""
@@ -219,6 +220,17 @@ class Observer:
         found = self._registry.search_model_versions(f"name='{self.cfg.model_name}'")
         return {str(v.version): dict(v.tags) for v in found}
 
+    def finished(self, known: set[str]) -> tuple[str, dict[str, str], str] | None:
+        """A version not in `known` whose training run has ended: its tags and the run's status."""
+        for v in self._registry.search_model_versions(f"name='{self.cfg.model_name}'"):
+            if str(v.version) in known or not v.run_id:
+                continue
+            # The run ends after every gate tag and alias is written: the decision is complete by then.
+            status = self._registry.get_run(v.run_id).info.status
+            if status in TERMINAL_RUN_STATES:
+                return str(v.version), dict(self._registry.get_model_version(v.name, v.version).tags), status
+        return None
+
     def served_version(self) -> str | None:
         """The version serving answers with, if it has one loaded."""
         answer = self._http.get(f"{self.cfg.serving_url}{Route.MODEL}")
@@ -392,43 +404,48 @@ def _adapt(
             alerts = observer.alerts()
             return alerts if alerts.get("FeatureDrift") == "firing" else None
 
-        alerts = _wait("FeatureDrift to fire", firing, pace.alert_timeout_seconds, platform, live, status,
-                       pace.status_every_seconds)  # fmt: skip
+        def wait(what: str, check: Callable[[], Any], timeout: float) -> Any:
+            return _wait(what, check, timeout, platform, live, status, pace.status_every_seconds)
+
+        alerts = wait("FeatureDrift to fire", firing, pace.alert_timeout_seconds)
         seconds_to_alert = clock.since()
         psi, feature = observer.max_psi() or (float("nan"), "?")
         clock.say(f"FeatureDrift firing: {feature!r} PSI {psi:.2f} (alerts: {alerts})")
 
-        _wait("the retrain trigger to start a retraining", observer.retrainings,
-              60, platform, live, status, pace.status_every_seconds)  # fmt: skip
+        wait("the retrain trigger to start a retraining", observer.retrainings, 60)
         seconds_to_trigger = clock.since()
         clock.say("Alertmanager called the retrain trigger: one retraining started (python -m training)")
 
-        def decided() -> tuple[str, dict[str, str]] | None:
-            for version, tags in observer.versions().items():
-                if version not in known_versions and tags.get(Tag.GATE_DECISION, "pending") != "pending":
-                    return version, tags
-            return None
-
         try:
-            version, tags = _wait("the retraining's gate decision", decided, pace.retrain_timeout_seconds,
-                                  platform, live, status, pace.status_every_seconds)  # fmt: skip
+            # The alias moves at promotion; a run that ends without moving it was rejected or failed.
+            wait(
+                "the retraining's gate decision",
+                lambda: observer.champion() != champion or observer.finished(known_versions),
+                pace.retrain_timeout_seconds,
+            )
+            seconds_to_promotion = clock.since()
+            version, tags, run_status = wait(
+                "the retraining run to end", lambda: observer.finished(known_versions), 60
+            )
         except DevLoopError as exc:
             raise DevLoopError(f"{exc}; the retraining's output:\n{_trigger_log(platform)}") from None
         decision = tags.get(Tag.GATE_DECISION)
         reason = tags.get(Tag.GATE_REASON, "")
-        if decision != "promoted" or observer.champion() != version:
+        if run_status != "FINISHED" or decision != "promoted" or observer.champion() != version:
             raise DevLoopError(
-                f"the retraining registered v{version} but the gate did not promote it ({decision}: "
-                f"{reason}); the retraining's output:\n{_trigger_log(platform)}"
+                f"the retraining registered v{version} (run {run_status}) but the gate did not promote it "
+                f"({decision}: {reason}); the retraining's output:\n{_trigger_log(platform)}"
             )
-        seconds_to_promotion = clock.since()
         clock.say(
             f"v{version} promoted: {reason} (holdout: {tags.get(Tag.GATE_HOLDOUT)}, "
             f"{tags.get(Tag.FEEDBACK_ROWS)} labelled-traffic rows trained on)"
         )
 
-        _wait(f"serving to reload v{version}", lambda: observer.served_version() == version,
-              pace.reload_timeout_seconds, platform, live)  # fmt: skip
+        wait(
+            f"serving to reload v{version}",
+            lambda: observer.served_version() == version,
+            pace.reload_timeout_seconds,
+        )
         seconds_to_reload = clock.since()
         retrainings = observer.retrainings()
         versions_added = len(set(observer.versions()) - known_versions)
@@ -567,7 +584,7 @@ def verdict(result: AdaptationResult | ControlResult) -> list[str]:
 
 def run_demo(platform: LocalPlatform, demo: DriftDemo, report: Reporter = print) -> bool:
     """The `--demo-drift` command: run it, print a summary; True if it all happened as promised."""
-    report(f"\ndrift demo ({demo.value}): labelled traffic from {ShiftedStream.__module__}, feedback on")
+    report(f"\ndrift demo ({demo.value}): a labelled breast-cancer stream (devloop/shifted_stream.py)")
     result: AdaptationResult | ControlResult = (
         adapt(platform, report) if demo is DriftDemo.ADAPT else control(platform, report)
     )
