@@ -37,7 +37,7 @@ format: ## Apply ruff formatting and autofixes
 	$(UV_RUN) ruff format .
 	$(UV_RUN) ruff check --fix .
 
-dev: ## Set up (Python env; Prometheus if root) and run the platform locally; ARGS=--check: exit once it answers
+dev: ## Set up (Python env; Prometheus if root) and run the platform locally; ARGS=--check: exit once it answers; ARGS=--demo-drift: watch it adapt to drift
 	scripts/setup.sh python monitoring
 	$(UV_RUN) python -m devloop $(ARGS)
 
