@@ -31,25 +31,38 @@ def test_ctrl_c_stops_everything_and_a_restart_keeps_the_champion(tmp_path: Path
     proc = subprocess.Popen(
         _argv(state, mlflow_port, serving_port), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    assert proc.stdout is not None
-    lines = []
-    deadline = time.monotonic() + 180
-    for line in proc.stdout:
-        lines.append(line)
-        if "platform ready in" in line or time.monotonic() > deadline:
-            break
-    ready = [line for line in lines if "platform ready in" in line]
-    assert ready, "".join(lines)
-    seconds = float(ready[0].split("platform ready in ")[1].split("s")[0])
-    print(f"devloop from nothing to ready: {seconds:.1f}s")
-    assert seconds <= 60
-    body = {"rows": [[0.0] * 30]}
-    assert httpx.post(f"http://127.0.0.1:{serving_port}/v1/predict", json=body, timeout=10).status_code == 200
-    proc.send_signal(signal.SIGINT)
-    rest = proc.communicate(timeout=60)[0]
-    assert proc.returncode == 0, rest
-    assert "stopping serving" in rest and "stopping mlflow" in rest
-    assert port_free("127.0.0.1", mlflow_port) and port_free("127.0.0.1", serving_port)
+    try:
+        assert proc.stdout is not None
+        lines = []
+        deadline = time.monotonic() + 180
+        for line in proc.stdout:
+            lines.append(line)
+            if "platform ready in" in line or time.monotonic() > deadline:
+                break
+        ready = [line for line in lines if "platform ready in" in line]
+        assert ready, "".join(lines)
+        seconds = float(ready[0].split("platform ready in ")[1].split("s")[0])
+        print(f"devloop from nothing to ready: {seconds:.1f}s")
+        assert seconds <= 60
+        body = {"rows": [[0.0] * 30]}
+        assert (
+            httpx.post(f"http://127.0.0.1:{serving_port}/v1/predict", json=body, timeout=10).status_code
+            == 200
+        )
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=60)[0]
+        assert proc.returncode == 0, rest
+        assert "stopping serving" in rest and "stopping mlflow" in rest
+        assert port_free("127.0.0.1", mlflow_port) and port_free("127.0.0.1", serving_port)
+    finally:
+        # A failed assertion above must not leave the platform running (it did: MLflow, serving and their
+        # workers outlived the test run by hours).
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
     again = subprocess.run(
         _argv(state, mlflow_port, serving_port, "--check"),
