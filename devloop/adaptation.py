@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -30,6 +30,7 @@ from mlops_contract.names import CHAMPION_ALIAS, Route, Tag
 from monitoring.recording import FEATURE_PSI
 
 Reporter = Callable[[str], None]
+_R = TypeVar("_R")
 
 DRIFT_ALERTS = ("FeatureDrift", "DatasetDrift")
 # The retrain trigger's counter (services/retrain_trigger/app.py), one sample per alert name.
@@ -363,11 +364,16 @@ def adapt(
     pace: Pace = Pace(),
 ) -> AdaptationResult:
     """Shift the world and follow the platform until it serves a model that fits it again."""
-    stream = stream or ShiftedStream()
+    shifted = stream or ShiftedStream()
+    return _observed(platform, lambda observer: _adapt(platform, observer, shifted, pace, report))
+
+
+def _observed(platform: LocalPlatform, run: Callable[[Observer], _R]) -> _R:
+    """`run` with an Observer of `platform`, after the preflight checks; the observer closed afterwards."""
     observer = Observer(platform)
     try:
         _preflight(platform, observer)
-        return _adapt(platform, observer, stream, pace, report)
+        return run(observer)
     finally:
         observer.close()
 
@@ -499,13 +505,8 @@ def control(
     pace: Pace = Pace(),
 ) -> ControlResult:
     """The same labelled traffic without the shift, watched for drift alerts and retrainings."""
-    stream = stream or ShiftedStream()
-    observer = Observer(platform)
-    try:
-        _preflight(platform, observer)
-        return _control(platform, observer, stream, pace, report)
-    finally:
-        observer.close()
+    unshifted = stream or ShiftedStream()
+    return _observed(platform, lambda observer: _control(platform, observer, unshifted, pace, report))
 
 
 def _control(
