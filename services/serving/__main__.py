@@ -8,7 +8,7 @@ import uvicorn
 
 from mlops_contract.names import SERVING_SHUTDOWN_GRACE_SECONDS
 from services.serving.app import create_app
-from services.serving.http_protocol import bounded_h11
+from services.serving.http_protocol import bounded_http
 from services.serving.loader import MlflowLoader
 from services.serving.logs import configure_logging
 from services.serving.metrics_server import start_metrics_server
@@ -37,7 +37,7 @@ def main() -> int:
         timeout_graceful_shutdown=SERVING_SHUTDOWN_GRACE_SECONDS,
         # Connection cap, read deadlines, bounded reads; per-request admission: services/serving/admission.py.
         # A BufferedProtocol (it sizes its reads): uvicorn takes any protocol class; its stub says Protocol.
-        http=bounded_h11(settings.header_timeout_seconds),  # type: ignore[arg-type]
+        http=bounded_http(settings.header_timeout_seconds),  # type: ignore[arg-type]
         limit_concurrency=settings.max_connections,
         timeout_keep_alive=settings.keepalive_seconds,
     )

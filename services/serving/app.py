@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute, APIRouter
 from starlette.exceptions import HTTPException
 
 from mlops_contract.names import Route
 from services.serving.admission import RETRY_AFTER_SECONDS, Admission, AdmissionLimits, ShedReason
 from services.serving.batching import Batcher, Overloaded
+from services.serving.direct_routes import DirectRoutes
 from services.serving.errors import summarize_errors
 from services.serving.feedback import router as feedback_router
 from services.serving.inference_log import build_inference_log
@@ -23,10 +25,10 @@ from services.serving.metrics import ServingMetrics
 from services.serving.middleware import ServingMiddleware
 from services.serving.openapi import install as install_openapi
 from services.serving.protocols import kserve_v1, mlflow_scoring, oip_v2
-from services.serving.routes import router
+from services.serving.routes import predict, router
 from services.serving.settings import Settings
 from services.serving.state import ServingState
-from services.serving.turns import Turns
+from services.serving.turns import PARSE_TURN_BYTES, Turns
 from services.serving.watcher import watch_alias
 
 
@@ -64,17 +66,19 @@ def create_app(settings: Settings, loader: ModelLoader) -> FastAPI:
     app.state.serving = state
     app.state.metrics = metrics
     app.state.batcher = batcher
-    app.state.parse_turns = Turns()
+    app.state.parse_turns = Turns(min_size=PARSE_TURN_BYTES)
     app.state.inference_log = inference_log
-    app.include_router(router)
-    for protocol in (mlflow_scoring, oip_v2, kserve_v1):
-        app.include_router(protocol.router)
+    routers = [router, *(protocol.router for protocol in (mlflow_scoring, oip_v2, kserve_v1))]
+    for included in routers:
+        app.include_router(included)
     install_openapi(app)
     app.include_router(feedback_router)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Overloaded, _overloaded(metrics))  # type: ignore[arg-type]
-    # Added first, so it runs inside ServingMiddleware: its refusals are counted and logged like any answer.
+    # Innermost: prediction requests arrive admitted, their bodies read (services/serving/direct_routes.py).
+    app.add_middleware(DirectRoutes, routes=_prediction_routes(routers), handlers=app.exception_handlers)
+    # Inside ServingMiddleware: its refusals are counted and logged like any answer.
     app.add_middleware(
         Admission,
         limits=admission_limits(settings),
@@ -89,6 +93,17 @@ def create_app(settings: Settings, loader: ModelLoader) -> FastAPI:
         routes=[str(r) for r in Route] + ["/docs", "/openapi.json"],
     )
     return app
+
+
+_PREDICTION_ENDPOINTS = (predict, mlflow_scoring.invocations, oip_v2.infer_route, kserve_v1.predict)
+
+
+def _prediction_routes(routers: Iterable[APIRouter]) -> list[APIRoute]:
+    """The routes of the four prediction endpoints, one per path (the routers are included unprefixed)."""
+    routes = [r for router in routers for r in router.routes]
+    found = [r for r in routes if isinstance(r, APIRoute) and r.endpoint in _PREDICTION_ENDPOINTS]
+    assert len(found) == 5, [r.path for r in found]
+    return found
 
 
 def admission_limits(settings: Settings) -> AdmissionLimits:

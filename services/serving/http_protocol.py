@@ -1,5 +1,8 @@
-"""uvicorn's h11 protocol, bounded where uvicorn is not: a deadline for the request head, and buffering.
+"""uvicorn's httptools protocol, bounded where uvicorn is not: the request head's size and time, buffering.
 
+- **The parser.** httptools (llhttp, in C) rather than h11 (pure Python): h11 cost about a fifth of the event
+  loop's time per small request, which is the whole budget of the 1-row latency target. httptools has no
+  cap on a request head, so one is added here (h11's was 16 KiB).
 - **Head deadline.** uvicorn times out idle keep-alive connections, but a connection that sends part of a
   request head and then stalls (slowloris) is kept forever, holding a file descriptor and a slot of
   `limit_concurrency`, which covers the probes too. Body reads have their own deadline in the admission
@@ -8,9 +11,10 @@
   keeps reading a body until 64 KiB are buffered, whether or not the app wants it: in a burst of 1,024
   connections with 190 KB bodies most bodies were in memory before admission (services/serving/admission.py)
   had seen their requests (measured: peak RSS +167 MiB while all but 18 were shed). Here a connection reads
-  at most HEAD_READ_BYTES until its request is in progress, then stops reading while body bytes it holds are
+  at most HEAD_READ_BYTES unless the app is reading a body, and stops reading while body bytes it holds are
   unread by the app. What the app never asks for (a shed request's body) stays in the kernel, so before
-  admission every connection holds at most HEAD_READ_BYTES here, max_connections x 16 KiB in all.
+  admission every connection holds at most HEAD_READ_BYTES here, max_connections x 16 KiB in all. A body
+  that arrived whole with its head (any small request) needs no pause: the fast path costs nothing extra.
 - **Lingering close.** Closing a socket with unread input makes the kernel answer with a reset, and a client
   still sending its body then loses the 503 it was sent. A connection closed mid-body first half-closes (the
   answer and a FIN go out), then reads and discards the rest for up to `linger_seconds`.
@@ -19,32 +23,50 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any, cast
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 HEAD_READ_BYTES = 16 * 1024
-"""Largest read while no request is in progress: a request head is smaller (h11 refuses one over 16 KiB)."""
+"""Largest read while no body is being read: a request head is smaller (MAX_HEAD_BYTES)."""
+MAX_HEAD_BYTES = 16 * 1024
+"""Largest request line plus headers (h11's limit); a longer head gets 400 and the connection is closed."""
 BODY_READ_BYTES = 256 * 1024
 """Largest read once the app is reading the body (what the event loop would read anyway)."""
 LINGER_SECONDS = 2.0
 
 
-class HeadTimeoutH11Protocol(H11Protocol):
-    """Closes a connection that has not sent a complete request head within `head_timeout` seconds."""
+class HeadTooLarge(ValueError):
+    """Raised from a parser callback: httptools stops parsing and uvicorn answers 400 and closes."""
+
+
+class HeadTimeoutProtocol(HttpToolsProtocol):
+    """Closes a connection that has not sent a complete request head within `head_timeout` seconds, and
+    refuses a head over MAX_HEAD_BYTES."""
 
     head_timeout: float = 10.0
-    """Set per server by `bounded_h11`."""
+    """Set per server by `bounded_http`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_timer: asyncio.TimerHandle | None = None
+        self._head_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm_head_timer()
+
+    def on_message_begin(self) -> None:
+        self._head_bytes = 0
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)  # ": " and CRLF
+        super().on_header(name, value)
 
     def on_response_complete(self) -> None:
         # The next request on this connection gets its own deadline (keep-alive idling is uvicorn's).
@@ -54,6 +76,11 @@ class HeadTimeoutH11Protocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
         super().connection_lost(exc)
+
+    def _count_head(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > MAX_HEAD_BYTES:
+            raise HeadTooLarge(f"request head over {MAX_HEAD_BYTES} bytes")
 
     def _arm_head_timer(self) -> None:
         self._cancel_head_timer()
@@ -67,14 +94,11 @@ class HeadTimeoutH11Protocol(H11Protocol):
     def _head_timed_out(self, cycle_when_armed: object) -> None:
         # A new cycle means a complete head arrived after arming: that request is not ours to cut.
         if self.cycle is cycle_when_armed and not self.transport.is_closing():
-            if self.conn.our_state != h11.ERROR:
-                with contextlib.suppress(h11.LocalProtocolError):
-                    self.conn.send(h11.ConnectionClosed())
             self.transport.close()
 
 
 class BoundedReadProtocol(asyncio.BufferedProtocol):
-    """Wraps the h11 protocol: chooses how much each socket read may bring in, and closes lingering.
+    """Wraps uvicorn's protocol: chooses how much each socket read may bring in, and closes lingering.
 
     A BufferedProtocol, so the protocol (not the event loop) sizes every read; the buffers are shared by all
     connections of a server, which is safe because the loop runs one read callback at a time. uvloop uses
@@ -82,7 +106,7 @@ class BoundedReadProtocol(asyncio.BufferedProtocol):
     subclass of uvicorn's protocol.
     """
 
-    inner_class: type[HeadTimeoutH11Protocol] = HeadTimeoutH11Protocol
+    inner_class: type[HeadTimeoutProtocol] = HeadTimeoutProtocol
     linger_seconds: float = LINGER_SECONDS
     _head_buffer: bytearray
     _body_buffer: bytearray
@@ -100,9 +124,8 @@ class BoundedReadProtocol(asyncio.BufferedProtocol):
         self.inner.connection_made(cast(asyncio.Transport, _LingeringTransport(self._transport, self)))
 
     def get_buffer(self, sizehint: int) -> memoryview:  # noqa: ARG002 (the size is ours to choose)
-        cycle = self.inner.cycle
         # Large reads for a body the app asked for, or one being discarded (nothing of it is kept).
-        large = self._discarding or (cycle is not None and not cycle.response_complete)
+        large = self._discarding or self._mid_body()
         self._reading_into = memoryview(self._body_buffer if large else self._head_buffer)
         return self._reading_into
 
@@ -111,10 +134,15 @@ class BoundedReadProtocol(asyncio.BufferedProtocol):
         if self._discarding:
             return
         self.inner.data_received(bytes(self._reading_into[:nbytes]))
-        cycle = self.inner.cycle
-        # Read on only when the app has taken what is here (uvicorn's receive() resumes reading).
-        if cycle is not None and cycle.body and not cycle.response_complete:
+        # Mid-body, read on only when the app asks for more (uvicorn's receive() resumes reading), also when
+        # this read held no body yet: the next read is a large one.
+        if self._mid_body():
             self.inner.flow.pause_reading()
+
+    def _mid_body(self) -> bool:
+        """A request is in progress and the client has more of its body to send."""
+        cycle = self.inner.cycle
+        return cycle is not None and cycle.more_body and not cycle.response_complete
 
     def eof_received(self) -> bool | None:
         if self._discarding:
@@ -140,8 +168,9 @@ class BoundedReadProtocol(asyncio.BufferedProtocol):
         assert transport is not None
         if self._discarding or transport.is_closing():
             return
-        mid_body = self.inner.conn.their_state is h11.SEND_BODY
-        if not mid_body or not transport.can_write_eof():
+        cycle = self.inner.cycle
+        # more_body, not _mid_body(): uvicorn marks the response complete before it closes.
+        if cycle is None or not cycle.more_body or not transport.can_write_eof():
             transport.close()
             return
         self._discarding = True
@@ -151,7 +180,7 @@ class BoundedReadProtocol(asyncio.BufferedProtocol):
 
 
 class _LingeringTransport:
-    """The transport as the h11 protocol sees it: every call passes through, but close() lingers."""
+    """The transport as uvicorn's protocol sees it: every call passes through, but close() lingers."""
 
     def __init__(self, transport: asyncio.Transport, owner: BoundedReadProtocol) -> None:
         self._transport = transport
@@ -169,11 +198,11 @@ class _LingeringTransport:
         return getattr(self._transport, name)
 
 
-def bounded_h11(head_timeout: float) -> type[BoundedReadProtocol]:
+def bounded_http(head_timeout: float) -> type[BoundedReadProtocol]:
     """A protocol class for uvicorn's `http=`: this head deadline, bounded reads, its own read buffers."""
-    inner = type("HeadTimeoutH11", (HeadTimeoutH11Protocol,), {"head_timeout": head_timeout})
+    inner = type("HeadTimeoutHttp", (HeadTimeoutProtocol,), {"head_timeout": head_timeout})
     return type(
-        "BoundedH11",
+        "BoundedHttp",
         (BoundedReadProtocol,),
         {
             "inner_class": inner,

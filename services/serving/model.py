@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -37,9 +38,9 @@ class LoadedModel:
     input_example: dict[str, Any] | None = None
     """The request body MLflow logged with the model (`serving_input_example.json`), if any."""
 
-    @property
+    @functools.cached_property
     def classes(self) -> list[Any] | None:
-        """Class labels in probability-column order, if the estimator is a classifier."""
+        """Class labels in probability-column order, if the estimator is a classifier (read per request)."""
         classes = getattr(self.estimator, "classes_", None)
         return None if classes is None else [_native(c) for c in classes]
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -154,7 +155,7 @@ def _number(feature: Feature) -> dict[str, Any]:
     return {"type": feature.json_type, "minimum": -FEATURE_LIMIT, "maximum": FEATURE_LIMIT}
 
 
-def _row(cols: list[Feature]) -> dict[str, Any]:
+def _row(cols: Sequence[Feature]) -> dict[str, Any]:
     n = len(cols)
     kinds = {c.json_type for c in cols}
     described = f"the {n} column values in signature order: {', '.join(c.name for c in cols)}"
@@ -166,7 +167,7 @@ def _row(cols: list[Feature]) -> dict[str, Any]:
     return {**row, "minItems": n, "maxItems": n, "description": described}
 
 
-def _record(cols: list[Feature]) -> dict[str, Any]:
+def _record(cols: Sequence[Feature]) -> dict[str, Any]:
     return _object({c.name: _number(c) for c in cols}, description="one row keyed by column name")
 
 
@@ -188,7 +189,7 @@ def _object(
     return obj
 
 
-def _tensors(cols: list[Feature]) -> dict[str, Any]:
+def _tensors(cols: Sequence[Feature]) -> dict[str, Any]:
     """One V2 tensor per column, in signature order, one row each (see the module docstring)."""
     tensors = [
         _object(

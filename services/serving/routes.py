@@ -99,7 +99,7 @@ async def predict(request: Request) -> Response:
     if exceeds_budget(raw, value_budget(settings.max_batch_rows, model.feature_names)):
         msg = f"at most {settings.max_batch_rows} rows of {len(model.feature_names)} values per request"
         return JSONResponse(status_code=422, content={"detail": [{"loc": ["body", "rows"], "msg": msg}]})
-    await app_state.parse_turns.take()  # one parse per loop iteration: probes are answered in between
+    await app_state.parse_turns.take(len(raw))  # large bodies: one parse per loop iteration
     # Rust-side JSON parsing + validation is several times faster than json.loads + model_validate.
     try:
         body = PredictRequest.model_validate_json(raw)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 
@@ -20,27 +21,33 @@ class Feature:
     name: str
     mlflow_type: str
 
-    @property
+    @functools.cached_property
     def json_type(self) -> str:
         """JSON Schema type of the column's values."""
         return _JSON_TYPES.get(self.mlflow_type, "number")
 
-    @property
+    @functools.cached_property
     def datatype(self) -> str:
         """Open Inference Protocol tensor datatype."""
         return _OIP_TYPES.get(self.mlflow_type, "FP64")
 
 
-def features(model: LoadedModel) -> list[Feature]:
+def features(model: LoadedModel) -> tuple[Feature, ...]:
     """The model's inputs in signature order, typed from the signature where it says."""
-    declared: dict[str, str] = {}
     raw = (model.signature or {}).get("inputs")
+    return _features(model.feature_names, raw if isinstance(raw, str) else None)
+
+
+# Per request on the V2 path: parsing the signature again each time cost as much as predicting one row.
+@functools.lru_cache(maxsize=8)
+def _features(names: tuple[str, ...], raw_inputs: str | None) -> tuple[Feature, ...]:
+    declared: dict[str, str] = {}
     try:
-        specs = json.loads(raw) if isinstance(raw, str) else []
+        specs = json.loads(raw_inputs) if raw_inputs is not None else []
     except ValueError:
         specs = []
     if isinstance(specs, list):
         for spec in specs:
             if isinstance(spec, dict) and isinstance(spec.get("name"), str):
                 declared[spec["name"]] = str(spec.get("type", "double"))
-    return [Feature(name, declared.get(name, "double")) for name in model.feature_names]
+    return tuple(Feature(name, declared.get(name, "double")) for name in names)

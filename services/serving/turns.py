@@ -5,6 +5,10 @@ in the same socket poll, their tasks would all parse in one loop iteration, one 
 connection, the probes included, would wait for all of them: 64 bodies of 1000 rows are about a second of
 parsing on a contended core. Taking a turn first lets one parse run per iteration, with a poll for sockets (a
 `/healthz` among them) between two parses; the order is first come, first served.
+
+A small body parses in microseconds, less than the extra loop iteration a turn costs: under 16 connections of
+1-row requests, turns for every body cut throughput by a tenth and doubled p99. Bodies under `min_size` go at
+once.
 """
 
 from __future__ import annotations
@@ -12,16 +16,23 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+PARSE_TURN_BYTES = 64 * 1024
+"""Bodies from this size take a turn to be parsed (64 KiB of JSON parse in about a millisecond)."""
+
 
 class Turns:
     """A FIFO of tasks waiting to do a CPU-heavy step; one is let go per event-loop iteration."""
 
-    def __init__(self) -> None:
+    def __init__(self, min_size: int = 0) -> None:
+        self.min_size = min_size
         self._waiting: deque[asyncio.Future[None]] = deque()
         self._scheduled = False
 
-    async def take(self) -> None:
-        """Return when it is this task's turn: in a later loop iteration, one task per iteration, in order."""
+    async def take(self, size: int) -> None:
+        """Return when it is this task's turn: in a later loop iteration, one task per iteration, in order.
+        A step of `size` under `min_size` goes at once."""
+        if size < self.min_size:
+            return
         loop = asyncio.get_running_loop()
         turn: asyncio.Future[None] = loop.create_future()
         self._waiting.append(turn)

@@ -1,4 +1,4 @@
-"""The bounded h11 protocol in a real uvicorn server (both event loops it can run on), with a bare ASGI app.
+"""The bounded HTTP protocol in a real uvicorn server (both event loops it can run on), with a bare ASGI app.
 
 The app stands in for serving's admission: it refuses a request without reading its body, or reads it whole.
 """
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from services.serving.http_protocol import HEAD_READ_BYTES, bounded_h11
+from services.serving.http_protocol import HEAD_READ_BYTES, MAX_HEAD_BYTES, bounded_http
 from tests.conftest import free_port
 
 BIG = 2_000_000
@@ -57,7 +57,7 @@ def _app(recorder: _Recorder) -> Any:
 @pytest.fixture(params=["asyncio", "uvloop"])
 def server(request: pytest.FixtureRequest) -> Iterator[tuple[int, _Recorder]]:
     recorder = _Recorder()
-    protocol = bounded_h11(5.0)
+    protocol = bounded_http(5.0)
     forward = protocol.buffer_updated
 
     def counting(self: Any, nbytes: int) -> None:
@@ -86,10 +86,10 @@ def server(request: pytest.FixtureRequest) -> Iterator[tuple[int, _Recorder]]:
     thread.join(10)
 
 
-def _exchange(port: int, path: str, size: int) -> bytes:
+def _exchange(port: int, path: str, size: int, headers: bytes = b"") -> bytes:
     """Send a request with a body of `size` bytes; the whole response (head and body)."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        head = f"POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {size}\r\n\r\n".encode()
+        head = f"POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {size}\r\n".encode() + headers + b"\r\n"
         sock.sendall(head + b"x" * size)  # returns once the server has taken (or discarded) every byte
         answer = b""
         while chunk := sock.recv(65536):
@@ -119,3 +119,30 @@ def test_a_body_the_app_reads_arrives_whole(server: tuple[int, _Recorder]) -> No
     for size in (10, BIG):
         answer = _exchange(port, "/echo", size)
         assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(str(size).encode()), answer[-40:]
+
+
+def test_a_request_head_over_the_cap_is_refused_and_the_connection_closed(
+    server: tuple[int, _Recorder],
+) -> None:
+    """httptools has no head limit of its own: without MAX_HEAD_BYTES a client could send headers forever."""
+    port, _ = server
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /echo HTTP/1.1\r\nHost: t\r\n")
+        filler = b"X-Filler: " + b"a" * 1000 + b"\r\n"
+        answer = b""
+        try:
+            for _ in range(MAX_HEAD_BYTES // len(filler) + 2):
+                sock.sendall(filler)
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:100]
+
+
+def test_a_head_just_under_the_cap_is_served(server: tuple[int, _Recorder]) -> None:
+    port, _ = server
+    filler = b"X-Filler: " + b"a" * 1000 + b"\r\n"
+    headers = filler * (MAX_HEAD_BYTES // len(filler) - 1)
+    answer = _exchange(port, "/echo", 2, headers)
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"\r\n\r\n2"), answer[-40:]

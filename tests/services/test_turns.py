@@ -20,7 +20,7 @@ def test_one_turn_per_loop_iteration_in_arrival_order() -> None:
                 iteration += 1
 
         async def step(name: str) -> None:
-            await turns.take()
+            await turns.take(1)
             started.append((name, iteration))
 
         counter = asyncio.create_task(count_iterations())
@@ -44,7 +44,7 @@ def test_a_socket_poll_happens_between_two_turns() -> None:
         reader, writer = await asyncio.open_connection(*await _echo_server(loop))
 
         async def step(name: str) -> None:
-            await turns.take()
+            await turns.take(1)
             events.append(name)
             if name == "a":
                 writer.write(b"x")  # becomes readable for the server only after a poll
@@ -69,3 +69,23 @@ async def _echo_server(loop: asyncio.AbstractEventLoop) -> tuple[str, int]:
 
     server = await asyncio.start_server(echo, "127.0.0.1", 0)
     return server.sockets[0].getsockname()[:2]
+
+
+def test_a_step_under_the_minimum_size_goes_at_once() -> None:
+    """Small bodies skip the queue: a turn costs a loop iteration, more than parsing them."""
+
+    async def scenario() -> list[str]:
+        turns = Turns(min_size=100)
+        events: list[str] = []
+
+        async def step(name: str, size: int) -> None:
+            await turns.take(size)
+            events.append(name)
+
+        big = asyncio.create_task(step("big", 100))
+        await asyncio.sleep(0)  # big is now waiting for its turn
+        await step("small", 99)
+        await big
+        return events
+
+    assert asyncio.run(scenario()) == ["small", "big"]

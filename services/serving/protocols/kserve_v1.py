@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pydantic_core
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -70,7 +71,7 @@ async def predict(request: Request, name: str) -> Response:
     settings: Settings = request.app.state.settings
     try:
         raw = await request.body()
-        await request.app.state.parse_turns.take()  # one parse per loop iteration (services/serving/turns.py)
+        await request.app.state.parse_turns.take(len(raw))  # large bodies: one parse per loop iteration
         body = PredictRequest.model_validate_json(raw)
     except ValidationError as exc:
         return _error(as_message(summarize_errors(exc.errors())), 400)
@@ -84,7 +85,7 @@ async def predict(request: Request, name: str) -> Response:
         return _error(as_message([d.model_dump() for d in exc.details]), 400)
     except ModelRejected as exc:
         return _error(str(exc), 400)
-    return Response(json.dumps({"predictions": predictions}), media_type=_JSON)
+    return Response(pydantic_core.to_json({"predictions": predictions}), media_type=_JSON)
 
 
 # After the predict route: `/v1/models/{name}` would also match `<name>:predict` for other methods.

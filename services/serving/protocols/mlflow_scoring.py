@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pydantic_core
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
 
@@ -135,7 +136,7 @@ async def invocations(request: Request) -> Response:
         served = _served(request)
         settings: Settings = request.app.state.settings
         body = await request.body()
-        await request.app.state.parse_turns.take()  # one parse per loop iteration (serving/turns.py)
+        await request.app.state.parse_turns.take(len(body))  # large bodies: one parse per loop iteration
         names = served.model.feature_names
         if mime == CSV:
             matrix = parse_csv(body, names, settings.max_batch_rows)
@@ -150,7 +151,7 @@ async def invocations(request: Request) -> Response:
         return error_response(ScoringError(str(exc)))
     except _Unsupported as exc:
         return Response(str(exc), status_code=415, media_type="text/plain")
-    return Response(json.dumps({"predictions": predictions}), media_type=_JSON)
+    return Response(pydantic_core.to_json({"predictions": predictions}), media_type=_JSON)
 
 
 class _Unsupported(Exception):
