@@ -170,17 +170,10 @@ async def infer_route(request: Request, name: str, version: str | None = None) -
     """Predict a batch given as V2 tensors; outputs `predict` and (classifiers) `predict_proba`."""
     try:
         served = _served(request, name, version)
-        try:
-            raw = await request.body()
-            await request.app.state.parse_turns.take(len(raw))  # large bodies: one parse per loop iteration
-            body = InferRequest.model_validate_json(raw)
-        except ValidationError as exc:
-            raise V2Error(as_message(summarize_errors(exc.errors()))) from None
+        raw = await request.body()
+        await request.app.state.parse_turns.take(len(raw))  # large bodies: one parse per loop iteration
         settings: Settings = request.app.state.settings
-        matrix = to_matrix(body, features(served.model), settings.max_batch_rows)
-        wanted = _wanted_outputs(body, served)
-        request_id = body.id
-        del body  # Python objects several times the matrix' size: not kept while the request waits
+        matrix, wanted, request_id = parse_infer(raw, served, settings.max_batch_rows)
         predictions, probabilities = await infer(request.app.state, served, matrix)
     except V2Error as exc:
         return _error(exc)
@@ -219,16 +212,71 @@ router.add_api_route(
 )
 
 
+def parse_infer(
+    raw: bytes, served: Served, max_rows: int
+) -> tuple[npt.NDArray[np.float64], set[str], str | None]:
+    """The request's matrix in signature order, the outputs it wants and its id; V2Error if it is invalid."""
+    cols = features(served.model)
+    plain = _plain_request(raw, cols)
+    if plain is not None:
+        matrix, request_id = plain
+        return _bounded(matrix, max_rows), _available_outputs(served), request_id
+    try:
+        body = InferRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise V2Error(as_message(summarize_errors(exc.errors()))) from None
+    # The parsed body (Python objects several times the matrix' size) is not kept while the request waits.
+    return to_matrix(body, cols, max_rows), _wanted_outputs(body, served), body.id
+
+
+def _plain_request(raw: bytes, cols: Sequence[Feature]) -> tuple[npt.NDArray[np.float64], str | None] | None:
+    """The request most clients send (one flat tensor per column, in the metadata's order, with its datatype
+    and shape [rows]; no parameters, no outputs), converted without a pydantic object per tensor: those cost
+    more than the rest of a 1-row request. None for anything else: the validated path takes it, and names
+    what is wrong. Accepts exactly what that path accepts, or less."""
+    if b"true" in raw or b"false" in raw:
+        return None  # a JSON boolean would pass for a number below (True == 1); the validated path refuses it
+    try:
+        doc = pydantic_core.from_json(raw, allow_inf_nan=False)
+        request_id = doc.get("id")
+        inputs = doc["inputs"]
+        if not doc.keys() <= _PLAIN_KEYS or not (request_id is None or type(request_id) is str):
+            return None
+        if type(inputs) is not list or len(inputs) != len(cols) or any(len(t) != 4 for t in inputs):
+            return None
+        # Four keys each, and these four are read: exactly name, datatype, shape and data.
+        if [t["name"] for t in inputs] != [c.name for c in cols]:
+            return None
+        if [t["datatype"] for t in inputs] != [c.datatype for c in cols]:
+            return None
+        datas = [t["data"] for t in inputs]
+        rows = len(datas[0])
+        if [t["shape"] for t in inputs] != [[rows]] * len(cols):
+            return None
+        values = np.array(
+            datas
+        )  # no dtype: strings, nulls and nested lists show in the result's dtype or shape
+    except (AttributeError, KeyError, TypeError, ValueError, OverflowError):
+        return None
+    if values.dtype.kind not in "fi" or values.shape != (len(cols), rows):
+        return None
+    return np.asarray(values, dtype=np.float64).T, request_id
+
+
+_PLAIN_KEYS = frozenset({"id", "inputs"})
+
+
 def to_matrix(body: InferRequest, cols: Sequence[Feature], max_rows: int) -> npt.NDArray[np.float64]:
     """The float matrix in signature order: one tensor per column, or one [N, columns] tensor."""
-    n = len(cols)
-    if len(body.inputs) == 1 and n != 1:
+    if len(body.inputs) == 1 and len(cols) != 1:
         matrix = _single_tensor(body.inputs[0], cols)
     else:
-        # The common request (what the metadata describes, in its order) costs a few list comparisons and
-        # one numpy call; anything else goes through the checks that name the offending tensor.
-        fast = _in_signature_order(body.inputs, cols)
-        matrix = fast if fast is not None else _columns(_checked_tensors(body.inputs, cols))
+        matrix = _columns(_checked_tensors(body.inputs, cols))
+    return _bounded(matrix, max_rows)
+
+
+def _bounded(matrix: npt.NDArray[np.float64], max_rows: int) -> npt.NDArray[np.float64]:
+    """matrix if it has 1 to max_rows rows of finite values in range; V2Error or InputError otherwise."""
     if matrix.shape[0] < 1:
         raise V2Error("at least one row is required")
     if matrix.shape[0] > max_rows:
@@ -249,25 +297,6 @@ def _single_tensor(tensor: InferInput, cols: Sequence[Feature]) -> npt.NDArray[n
     if len(tensor.shape) != 2 or tensor.shape[1] != n:
         raise V2Error(f"inputs[0]: a single input must have shape [rows, {n}] (got {tensor.shape})")
     return values.reshape(tensor.shape[0], n)
-
-
-def _in_signature_order(tensors: list[InferInput], cols: Sequence[Feature]) -> npt.NDArray[np.float64] | None:
-    """The matrix if every column comes once, in signature order, with its datatype, as flat data of one
-    length and shape [rows]; None otherwise (the caller then checks each tensor)."""
-    if [t.name for t in tensors] != [c.name for c in cols]:
-        return None
-    if [t.datatype for t in tensors] != [c.datatype for c in cols]:
-        return None
-    datas = [t.data for t in tensors]
-    rows = len(datas[0])
-    if not rows or isinstance(datas[0][0], list):
-        return None
-    if any(t.shape != [rows] for t in tensors) or any(len(d) != rows for d in datas):
-        return None
-    try:
-        return np.array(datas, dtype=float).T
-    except (OverflowError, ValueError):
-        return None  # nested lists in a later tensor, or values out of range: the checks name them
 
 
 def _checked_tensors(tensors: list[InferInput], cols: Sequence[Feature]) -> list[InferInput]:
@@ -321,8 +350,12 @@ def _values(tensor: InferInput) -> npt.NDArray[np.float64]:
     return values
 
 
+def _available_outputs(served: Served) -> set[str]:
+    return {PREDICT_OUTPUT} | ({PROBA_OUTPUT} if served.model.classes is not None else set())
+
+
 def _wanted_outputs(body: InferRequest, served: Served) -> set[str]:
-    available = {PREDICT_OUTPUT} | ({PROBA_OUTPUT} if served.model.classes is not None else set())
+    available = _available_outputs(served)
     if body.outputs is None:
         return available
     names = {o.name for o in body.outputs}

@@ -1,0 +1,109 @@
+"""V2 infer's plain-request path agrees with the validated path: never accepts more, never differs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from services.serving.protocols.oip_v2 import InferRequest, V2Error, _bounded, _plain_request, to_matrix
+from services.serving.signature import Feature
+from services.serving.validation import InputError
+
+COLS = (Feature("a", "double"), Feature("b", "double"), Feature("c", "long"))
+MAX_ROWS = 50
+
+
+def _tensor(col: Feature, data: list[Any]) -> dict[str, Any]:
+    return {"name": col.name, "shape": [len(data)], "datatype": col.datatype, "data": data}
+
+
+def _validated(raw: bytes) -> tuple[np.ndarray, str | None] | None:
+    """What the validated path makes of raw: the matrix and id, or None if it refuses."""
+    try:
+        body = InferRequest.model_validate_json(raw)
+        return to_matrix(body, COLS, MAX_ROWS), body.id
+    except (ValidationError, V2Error, InputError):
+        return None
+
+
+def test_the_common_request_takes_the_plain_path_and_matches_the_validated_one() -> None:
+    doc = {"id": "r1", "inputs": [_tensor(c, [1.5, -2, 3e3]) for c in COLS]}
+    raw = json.dumps(doc).encode()
+    plain = _plain_request(raw, COLS)
+    assert plain is not None
+    validated = _validated(raw)
+    assert validated is not None
+    assert np.array_equal(plain[0], validated[0]) and plain[1] == validated[1] == "r1"
+    assert plain[0].shape == (3, 3) and plain[0].dtype == np.float64
+
+
+JSON_VALUES = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=3),
+    st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=2),
+)
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid request, then some of the ways a client gets one wrong (or unusual but valid)."""
+    rows = draw(st.integers(min_value=0, max_value=3))
+    inputs: list[Any] = [
+        _tensor(
+            c,
+            draw(
+                st.lists(
+                    JSON_VALUES if draw(st.booleans()) else st.floats(-9, 9), min_size=rows, max_size=rows
+                )
+            ),
+        )
+        for c in COLS
+    ]
+    if draw(st.booleans()):
+        inputs = draw(st.permutations(inputs))
+    if draw(st.booleans()):
+        victim = inputs[draw(st.integers(0, len(inputs) - 1))]
+        key = draw(st.sampled_from(["name", "shape", "datatype", "data", "parameters", "extra"]))
+        victim[key] = draw(st.one_of(JSON_VALUES, st.lists(st.integers(0, 4), max_size=3), st.just({})))
+    if draw(st.booleans()):
+        inputs = inputs[: draw(st.integers(0, len(inputs)))]
+    doc: dict[str, Any] = {"inputs": inputs}
+    if draw(st.booleans()):
+        doc["id"] = draw(JSON_VALUES)
+    if draw(st.booleans()):
+        doc[draw(st.sampled_from(["outputs", "parameters", "other"]))] = draw(
+            st.one_of(st.just([]), st.just({}))
+        )
+    return doc
+
+
+@settings(max_examples=400, deadline=None)
+@given(requests())
+def test_the_plain_path_accepts_nothing_the_validated_path_refuses(doc: dict[str, Any]) -> None:
+    raw = json.dumps(doc).encode()
+    plain = _plain_request(raw, COLS)
+    if plain is None:
+        return  # the validated path takes it: nothing to compare
+    validated = _validated(raw)
+    try:
+        matrix = _bounded(plain[0], MAX_ROWS)  # the row and value checks both paths share
+    except (V2Error, InputError):
+        assert validated is None, "the validated path accepts what the shared checks refuse"
+        return
+    assert validated is not None, "plain path accepted what the validated path refuses"
+    assert np.array_equal(matrix, validated[0]) and matrix.shape == validated[0].shape
+    assert plain[1] == validated[1]
+
+
+def test_booleans_never_pass_for_numbers() -> None:
+    doc = {"inputs": [_tensor(c, [True]) for c in COLS]}
+    raw = json.dumps(doc).encode()
+    assert _plain_request(raw, COLS) is None and _validated(raw) is None
