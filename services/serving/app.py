@@ -99,7 +99,7 @@ _PREDICTION_ENDPOINTS = (predict, mlflow_scoring.invocations, oip_v2.infer_route
 
 
 def _prediction_routes(routers: Iterable[APIRouter]) -> list[APIRoute]:
-    """The routes of the four prediction endpoints, one per path (the routers are included unprefixed)."""
+    """The five routes of the four prediction endpoints (V2 infer has two paths); routers are unprefixed."""
     routes = [r for router in routers for r in router.routes]
     found = [r for r in routes if isinstance(r, APIRoute) and r.endpoint in _PREDICTION_ENDPOINTS]
     assert len(found) == 5, [r.path for r in found]

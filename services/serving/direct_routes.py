@@ -11,9 +11,7 @@ exception handler for its type, as FastAPI would; anything else reaches the serv
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi.routing import APIRoute
@@ -24,13 +22,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
 
 
-@dataclass(frozen=True)
-class _Target:
-    route: APIRoute
-    pattern: re.Pattern[str] | None
-    """For a templated path; None for a fixed one."""
-
-
 class DirectRoutes:
     """ASGI middleware: requests for `routes` go straight to their endpoints; everything else to the app."""
 
@@ -39,43 +30,49 @@ class DirectRoutes:
     ) -> None:
         self.app = app
         self.handlers = handlers if handlers is not None else {}
-        self._fixed: dict[tuple[str, str], _Target] = {}
-        self._templated: list[tuple[str, _Target]] = []
+        self._fixed: dict[tuple[str, str], APIRoute] = {}
+        self._templated: list[tuple[str, APIRoute]] = []
         for route in routes:
             for method in route.methods or ():
                 if route.param_convertors:
-                    self._templated.append((method, _Target(route, route.path_regex)))
+                    self._templated.append((method, route))
                 else:
-                    self._fixed[(method, route.path)] = _Target(route, None)
+                    self._fixed[(method, route.path)] = route
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        target, params = self._match(scope) if scope["type"] == "http" else (None, {})
-        if target is None:
+        route, params = self._match(scope) if scope["type"] == "http" else (None, {})
+        if route is None:
             await self.app(scope, receive, send)
             return
         # What FastAPI's router would have put in the scope (the route labels metrics).
-        scope["route"] = target.route
+        scope["route"] = route
         scope["path_params"] = params
         request = Request(scope, receive, send)
         try:
-            response = await target.route.endpoint(request, **params)
+            response = await route.endpoint(request, **params)
         except Exception as exc:
-            handler = self.handlers.get(type(exc))
+            handler = self._handler(exc)
             if handler is None:
                 raise
             answer = handler(request, exc)
             response = await answer if inspect.isawaitable(answer) else answer
         await response(scope, receive, send)
 
-    def _match(self, scope: Scope) -> tuple[_Target | None, dict[str, Any]]:
+    def _handler(self, exc: Exception) -> Handler | None:
+        """The handler for exc's class or its nearest base, as Starlette looks one up."""
+        for cls in type(exc).__mro__:
+            if cls in self.handlers:
+                return self.handlers[cls]
+        return None
+
+    def _match(self, scope: Scope) -> tuple[APIRoute | None, dict[str, Any]]:
         method, path = scope["method"], scope["path"]
         fixed = self._fixed.get((method, path))
         if fixed is not None:
             return fixed, {}
-        for wanted, target in self._templated:
-            match = target.pattern.match(path) if target.pattern is not None else None
-            if match is not None and method == wanted:
-                convertors = target.route.param_convertors
-                params = {k: convertors[k].convert(v) for k, v in match.groupdict().items()}
-                return target, params
+        for wanted, route in self._templated:
+            match = route.path_regex.match(path) if method == wanted else None
+            if match is not None:
+                convertors = route.param_convertors
+                return route, {k: convertors[k].convert(v) for k, v in match.groupdict().items()}
         return None, {}

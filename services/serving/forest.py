@@ -4,7 +4,7 @@
 checks: for a 100-tree forest that overhead is 11 ms even for one row (measured), and it holds the GIL, so the
 event loop waits too. The arithmetic is a sum of each tree's leaf fractions divided by the tree count; done
 here in the same order, on the same float32 input, it gives bit-identical probabilities (tested against
-scikit-learn) in about a millisecond. Anything but a single-output forest classifier (optionally at the end
+scikit-learn) in about 2 ms. Anything but a single-output forest classifier (optionally at the end
 of a Pipeline) keeps scikit-learn's own `predict_proba`.
 """
 

@@ -18,6 +18,10 @@ class Full(RuntimeError):
     """An exception the app has a handler for."""
 
 
+class FullerStill(Full):
+    """A subclass: the base's handler answers it, as in Starlette."""
+
+
 def _app() -> tuple[FastAPI, list[str]]:
     seen: list[str] = []
     router = APIRouter()
@@ -26,6 +30,8 @@ def _app() -> tuple[FastAPI, list[str]]:
         seen.append(f"fixed {request.scope['route'].path}")
         if request.headers.get("x-raise") == "full":
             raise Full
+        if request.headers.get("x-raise") == "fuller":
+            raise FullerStill
         if request.headers.get("x-raise") == "other":
             raise KeyError("unhandled")
         return JSONResponse({"body": (await request.body()).decode()})
@@ -79,6 +85,8 @@ def test_an_exception_is_answered_by_the_apps_handler_or_is_a_500() -> None:
     with TestClient(app, raise_server_exceptions=False) as client:
         busy = client.post("/predict", headers={"x-raise": "full"})
         assert busy.status_code == 503 and busy.json() == {"detail": "busy"}
+        busier = client.post("/predict", headers={"x-raise": "fuller"})
+        assert busier.status_code == 503 and busier.json() == {"detail": "busy"}
         assert client.post("/predict", headers={"x-raise": "other"}).status_code == 500
 
 

@@ -253,9 +253,8 @@ def _plain_request(raw: bytes, cols: Sequence[Feature]) -> tuple[npt.NDArray[np.
         rows = len(datas[0])
         if [t["shape"] for t in inputs] != [[rows]] * len(cols):
             return None
-        values = np.array(
-            datas
-        )  # no dtype: strings, nulls and nested lists show in the result's dtype or shape
+        # No dtype: strings, nulls and nested lists show in the result's dtype or shape.
+        values = np.array(datas)
     except (AttributeError, KeyError, TypeError, ValueError, OverflowError):
         return None
     if values.dtype.kind not in "fi" or values.shape != (len(cols), rows):
