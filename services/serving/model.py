@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mlops_contract.profile import ReferenceProfile
-from services.serving.forest import fast_predict_proba
+from services.serving.fast_proba import fast_predict_proba
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class LoadedModel:
 
     @functools.cached_property
     def _proba_fn(self) -> Callable[[npt.NDArray[np.float64]], Any] | None:
-        """The estimator's predict_proba, or an equal faster one for forests (services/serving/forest.py)."""
+        """The estimator's predict_proba, or an equal faster one (services/serving/fast_proba.py)."""
         return fast_predict_proba(self.estimator) or getattr(self.estimator, "predict_proba", None)
 
     def predict(self, matrix: npt.NDArray[np.float64]) -> tuple[list[Any], list[list[float]] | None]:
