@@ -19,6 +19,7 @@ from services.serving.batching import Batcher, Overloaded
 from services.serving.direct_routes import DirectRoutes
 from services.serving.errors import summarize_errors
 from services.serving.feedback import router as feedback_router
+from services.serving.front import ServingApp
 from services.serving.inference_log import build_inference_log
 from services.serving.loader import ModelLoader, quiet_sklearn
 from services.serving.metrics import ServingMetrics
@@ -32,7 +33,7 @@ from services.serving.turns import PARSE_TURN_BYTES, Turns
 from services.serving.watcher import watch_alias
 
 
-def create_app(settings: Settings, loader: ModelLoader) -> FastAPI:
+def create_app(settings: Settings, loader: ModelLoader) -> ServingApp:
     """Build the app; the model loads in the background after startup, so liveness never waits on MLflow."""
     state = ServingState(drift_window=settings.drift_window)
     metrics = ServingMetrics(state)
@@ -56,7 +57,7 @@ def create_app(settings: Settings, loader: ModelLoader) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    app = FastAPI(
+    app = ServingApp(
         title="mlops-platform serving",
         summary=f"Serves {settings.model_name}@{settings.model_alias} from the MLflow registry.",
         version="1",
@@ -76,10 +77,11 @@ def create_app(settings: Settings, loader: ModelLoader) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Overloaded, _overloaded(metrics))  # type: ignore[arg-type]
-    # Innermost: prediction requests arrive admitted, their bodies read (services/serving/direct_routes.py).
-    app.add_middleware(DirectRoutes, routes=_prediction_routes(routers), handlers=app.exception_handlers)
+    # In front of FastAPI's own layers (services/serving/front.py), innermost first. Prediction requests reach
+    # DirectRoutes admitted, their bodies read, and are answered there (services/serving/direct_routes.py).
+    app.add_front(DirectRoutes, routes=_prediction_routes(routers), handlers=app.exception_handlers)
     # Inside ServingMiddleware: its refusals are counted and logged like any answer.
-    app.add_middleware(
+    app.add_front(
         Admission,
         limits=admission_limits(settings),
         shed=metrics.shed,
@@ -87,7 +89,7 @@ def create_app(settings: Settings, loader: ModelLoader) -> FastAPI:
         # MLflow's scoring protocol takes CSV too; every other body is JSON.
         media_types={mlflow_scoring.INVOCATIONS: frozenset({"application/json", mlflow_scoring.CSV})},
     )
-    app.add_middleware(
+    app.add_front(
         ServingMiddleware,
         metrics=metrics,
         routes=[str(r) for r in Route] + ["/docs", "/openapi.json"],

@@ -5,7 +5,8 @@ request is short-cut. Their endpoints take the Request (and str path parameters)
 FastAPI's per-request work for them (nested router matching, dependency solving, an exit stack, a second
 exception wrapper) produced nothing: measured, it was a quarter of the event loop's time for a 1-row
 request, more than parsing and predicting it. An exception the endpoint raises is answered by the app's own
-exception handler for its type, as FastAPI would; anything else reaches the server error middleware (500).
+exception handler for its type, as FastAPI would; any other is answered 500, as Starlette's server-error
+layer does (it may not be around: services/serving/front.py), and raised on for the server to log.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from fastapi.routing import APIRoute
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
@@ -53,6 +54,7 @@ class DirectRoutes:
         except Exception as exc:
             handler = self._handler(exc)
             if handler is None:
+                await PlainTextResponse("Internal Server Error", status_code=500)(scope, receive, send)
                 raise
             answer = handler(request, exc)
             response = await answer if inspect.isawaitable(answer) else answer
