@@ -87,7 +87,10 @@ def to_matrix(
 def check_finite(matrix: npt.NDArray[np.float64], where: Sequence[str] = ROWS_LOC) -> npt.NDArray[np.float64]:
     """matrix, if every value is a number of magnitude at most FEATURE_LIMIT (NaN and inf included)."""
     # One comparison catches NaN, inf and huge values alike (NaN compares false).
-    bad = np.argwhere(~(np.abs(matrix) <= FEATURE_LIMIT))
+    within = np.abs(matrix) <= FEATURE_LIMIT
+    if within.all():
+        return matrix
+    bad = np.argwhere(~within)
     if bad.size:
         i, j = (int(v) for v in bad[0])
         raise InputError(
