@@ -38,6 +38,17 @@ def features(model: LoadedModel) -> tuple[Feature, ...]:
     return _features(model.feature_names, raw if isinstance(raw, str) else None)
 
 
+def tensor_heads(model: LoadedModel) -> list[tuple[str, str]]:
+    """(name, Open Inference Protocol datatype) of each input, in signature order."""
+    raw = (model.signature or {}).get("inputs")
+    return _tensor_heads(model.feature_names, raw if isinstance(raw, str) else None)
+
+
+@functools.lru_cache(maxsize=8)
+def _tensor_heads(names: tuple[str, ...], raw_inputs: str | None) -> list[tuple[str, str]]:
+    return [(f.name, f.datatype) for f in _features(names, raw_inputs)]
+
+
 # Per request on the V2 path: parsing the signature again each time cost as much as predicting one row.
 @functools.lru_cache(maxsize=8)
 def _features(names: tuple[str, ...], raw_inputs: str | None) -> tuple[Feature, ...]:

@@ -15,6 +15,7 @@ from services.serving.signature import Feature
 from services.serving.validation import InputError
 
 COLS = (Feature("a", "double"), Feature("b", "double"), Feature("c", "long"))
+HEADS = [(c.name, c.datatype) for c in COLS]
 MAX_ROWS = 50
 
 
@@ -34,7 +35,7 @@ def _validated(raw: bytes) -> tuple[np.ndarray, str | None] | None:
 def test_the_common_request_takes_the_plain_path_and_matches_the_validated_one() -> None:
     doc = {"id": "r1", "inputs": [_tensor(c, [1.5, -2, 3e3]) for c in COLS]}
     raw = json.dumps(doc).encode()
-    plain = _plain_request(raw, COLS)
+    plain = _plain_request(raw, HEADS)
     assert plain is not None
     validated = _validated(raw)
     assert validated is not None
@@ -89,7 +90,7 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
 @given(requests())
 def test_the_plain_path_accepts_nothing_the_validated_path_refuses(doc: dict[str, Any]) -> None:
     raw = json.dumps(doc).encode()
-    plain = _plain_request(raw, COLS)
+    plain = _plain_request(raw, HEADS)
     if plain is None:
         return  # the validated path takes it: nothing to compare
     validated = _validated(raw)
@@ -106,4 +107,13 @@ def test_the_plain_path_accepts_nothing_the_validated_path_refuses(doc: dict[str
 def test_booleans_never_pass_for_numbers() -> None:
     doc = {"inputs": [_tensor(c, [True]) for c in COLS]}
     raw = json.dumps(doc).encode()
-    assert _plain_request(raw, COLS) is None and _validated(raw) is None
+    assert _plain_request(raw, HEADS) is None and _validated(raw) is None
+
+
+def test_a_tensor_with_any_other_key_takes_the_validated_path() -> None:
+    """Only name, datatype, shape and data are read: a fifth key (allowed `parameters`, or an unknown one the
+    validated path refuses) must not be ignored by the plain path."""
+    for key, value in (("parameters", {"content_type": "np"}), ("extra", 1)):
+        doc = {"inputs": [_tensor(c, [1.0]) for c in COLS]}
+        doc["inputs"][1][key] = value
+        assert _plain_request(json.dumps(doc).encode(), HEADS) is None

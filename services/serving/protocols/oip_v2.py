@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ from services.serving.errors import as_message, summarize_errors
 from services.serving.inference import ModelRejected, infer
 from services.serving.schemas import Number
 from services.serving.settings import Settings
-from services.serving.signature import Feature, features
+from services.serving.signature import Feature, features, tensor_heads
 from services.serving.state import Served
 from services.serving.validation import InputError, check_finite
 
@@ -216,8 +217,7 @@ def parse_infer(
     raw: bytes, served: Served, max_rows: int
 ) -> tuple[npt.NDArray[np.float64], set[str], str | None]:
     """The request's matrix in signature order, the outputs it wants and its id; V2Error if it is invalid."""
-    cols = features(served.model)
-    plain = _plain_request(raw, cols)
+    plain = _plain_request(raw, tensor_heads(served.model))
     if plain is not None:
         matrix, request_id = plain
         return _bounded(matrix, max_rows), _available_outputs(served), request_id
@@ -225,15 +225,21 @@ def parse_infer(
         body = InferRequest.model_validate_json(raw)
     except ValidationError as exc:
         raise V2Error(as_message(summarize_errors(exc.errors()))) from None
+    cols = features(served.model)
     # The parsed body (Python objects several times the matrix' size) is not kept while the request waits.
     return to_matrix(body, cols, max_rows), _wanted_outputs(body, served), body.id
 
 
-def _plain_request(raw: bytes, cols: Sequence[Feature]) -> tuple[npt.NDArray[np.float64], str | None] | None:
+def _plain_request(
+    raw: bytes, heads: list[tuple[str, str]]
+) -> tuple[npt.NDArray[np.float64], str | None] | None:
     """The request most clients send (one flat tensor per column, in the metadata's order, with its datatype
     and shape [rows]; no parameters, no outputs), converted without a pydantic object per tensor: those cost
     more than the rest of a 1-row request. None for anything else: the validated path takes it, and names
-    what is wrong. Accepts exactly what that path accepts, or less."""
+    what is wrong. Accepts exactly what that path accepts, or less. `heads`: (name, datatype) per column.
+
+    The tensors' fields are compared with C-level map() calls, not a comprehension per field: on 30 columns
+    that halved this function's time."""
     if b"true" in raw or b"false" in raw:
         return None  # a JSON boolean would pass for a number below (True == 1); the validated path refuses it
     try:
@@ -242,26 +248,27 @@ def _plain_request(raw: bytes, cols: Sequence[Feature]) -> tuple[npt.NDArray[np.
         inputs = doc["inputs"]
         if not doc.keys() <= _PLAIN_KEYS or not (request_id is None or type(request_id) is str):
             return None
-        if type(inputs) is not list or len(inputs) != len(cols) or any(len(t) != 4 for t in inputs):
+        if type(inputs) is not list or len(inputs) != len(heads) or set(map(len, inputs)) != {4}:
             return None
         # Four keys each, and these four are read: exactly name, datatype, shape and data.
-        if [t["name"] for t in inputs] != [c.name for c in cols]:
+        if list(map(_NAME_AND_DATATYPE, inputs)) != heads:
             return None
-        if [t["datatype"] for t in inputs] != [c.datatype for c in cols]:
-            return None
-        datas = [t["data"] for t in inputs]
+        datas = list(map(_DATA, inputs))
         rows = len(datas[0])
-        if [t["shape"] for t in inputs] != [[rows]] * len(cols):
+        if list(map(_SHAPE, inputs)) != [[rows]] * len(heads):
             return None
         # No dtype: strings, nulls and nested lists show in the result's dtype or shape.
         values = np.array(datas)
     except (AttributeError, KeyError, TypeError, ValueError, OverflowError):
         return None
-    if values.dtype.kind not in "fi" or values.shape != (len(cols), rows):
+    if values.dtype.kind not in "fi" or values.shape != (len(heads), rows):
         return None
     return np.asarray(values, dtype=np.float64).T, request_id
 
 
+_NAME_AND_DATATYPE = operator.itemgetter("name", "datatype")
+_SHAPE = operator.itemgetter("shape")
+_DATA = operator.itemgetter("data")
 _PLAIN_KEYS = frozenset({"id", "inputs"})
 
 
