@@ -9,10 +9,11 @@ commas, so values = commas + 1, plus any commas inside feature names used as key
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
 
 
-def value_budget(max_rows: int, feature_names: Sequence[str]) -> int:
+@functools.lru_cache(maxsize=8)  # per request, and the same while a model is served
+def value_budget(max_rows: int, feature_names: tuple[str, ...]) -> int:
     """Separators a valid body of at most max_rows rows can hold (feature-name commas included)."""
     commas_in_names = sum(name.count(",") for name in feature_names)
     return max_rows * (len(feature_names) + commas_in_names)
