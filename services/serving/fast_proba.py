@@ -10,7 +10,7 @@ the signature's columns), so here the arithmetic runs alone, in scikit-learn's o
 - LogisticRegression: the input times the transposed coefficients plus the intercept, then the logistic
   function (two classes) or softmax (more), as `predict_proba` does.
 - Random forest and extra trees (single output): the trees' leaf fractions summed in estimator order, on
-  scikit-learn's own float32 conversion, divided by the tree count.
+  scikit-learn's own float32 conversion, divided by the tree count; small batches walk every tree at once.
 Only these exact classes (a subclass may compute differently), fitted, dense. A pipeline step of any other
 kind keeps its own `transform`; any other final estimator keeps its own `predict_proba` (None here). Equality
 is tested against the installed scikit-learn on binary and three-class data, C- and F-ordered input.
@@ -31,6 +31,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.extmath import softmax
 
 Matrix = npt.NDArray[np.float64]
+WALK_MAX_ROWS = 32
+"""Largest batch a forest walks all trees at once for (measured on 100 trees: 126 us against 441 for one row,
+526 against 860 for 32; from about 50 rows the tree-by-tree traversal is faster)."""
 ProbaFn = Callable[[Matrix], Matrix]
 Transform = Callable[[Any], Any]
 
@@ -115,10 +118,15 @@ def _logistic(model: LogisticRegression) -> ProbaFn:
 def _forest(forest: RandomForestClassifier | ExtraTreesClassifier) -> ProbaFn:
     trees = [tree.tree_ for tree in forest.estimators_]
     n_classes = int(forest.n_classes_)
+    walk = _ForestWalk(trees, n_classes)
 
     def predict_proba(matrix: Any) -> Matrix:
-        # scikit-learn's own conversion and checks (float32, feature count), once instead of per tree.
+        # scikit-learn's own conversion and checks (float32, feature count).
         x = forest._validate_X_predict(matrix)
+        if isinstance(x, np.ndarray) and x.shape[0] <= WALK_MAX_ROWS and not np.isnan(x).any():
+            return walk.proba(x)
+        # Larger batches: scikit-learn's own traversal, tree by tree (without the GIL, and its cost grows
+        # slower with rows). Missing values too: they take each node's learned side.
         proba = np.zeros((x.shape[0], n_classes), dtype=np.float64)
         for tree in trees:  # in estimator order, as scikit-learn's sequential backend adds them
             proba += tree.predict(x)[:, :n_classes]
@@ -126,6 +134,49 @@ def _forest(forest: RandomForestClassifier | ExtraTreesClassifier) -> ProbaFn:
         return proba
 
     return predict_proba
+
+
+class _ForestWalk:
+    """Every tree's nodes in one set of arrays, walked for all trees and rows at once, a level per step.
+
+    scikit-learn's per-tree `predict` hands the GIL back and forth once per tree (its traversal runs without
+    it): under load the event loop holds it, and a 100-tree forest waited on every one. Here a batch is
+    max_depth steps of a few array operations. Leaves point to themselves, so a row that reached its leaf
+    stays there while deeper trees finish. Node i goes left when x[feature] <= threshold, with the float32
+    input compared in float64, as scikit-learn's traversal does; the leaves' values are summed in estimator
+    order (a cumulative sum, which adds in sequence), then divided by the tree count.
+    """
+
+    def __init__(self, trees: list[Any], n_classes: int) -> None:
+        offsets = np.cumsum([0] + [t.node_count for t in trees[:-1]])
+        self.roots = offsets.astype(np.intp)[:, None]
+        self.depth = max(t.max_depth for t in trees)
+        self.n_trees = len(trees)
+        left, right, feature, threshold, values = [], [], [], [], []
+        for tree, offset in zip(trees, offsets, strict=True):
+            nodes = np.arange(tree.node_count) + offset
+            leaf = tree.children_left == -1  # scikit-learn's TREE_LEAF
+            left.append(np.where(leaf, nodes, tree.children_left + offset))
+            right.append(np.where(leaf, nodes, tree.children_right + offset))
+            feature.append(np.where(leaf, 0, tree.feature))
+            threshold.append(tree.threshold)
+            values.append(tree.value[:, 0, :n_classes])
+        self.left = np.concatenate(left).astype(np.intp)
+        self.right = np.concatenate(right).astype(np.intp)
+        self.feature = np.concatenate(feature).astype(np.intp)
+        self.threshold = np.concatenate(threshold)
+        self.values = np.concatenate(values)
+
+    def proba(self, x: npt.NDArray[np.float32]) -> Matrix:
+        rows = np.arange(x.shape[0])[None, :]
+        node = np.repeat(self.roots, x.shape[0], axis=1)  # (trees, rows)
+        for _ in range(self.depth):
+            goes_left = x[rows, self.feature[node]] <= self.threshold[node]
+            node = np.where(goes_left, self.left[node], self.right[node])
+        leaves = self.values[node]  # (trees, rows, classes)
+        proba: Matrix = np.cumsum(leaves, axis=0)[-1]
+        proba /= self.n_trees
+        return proba
 
 
 def _check_features(matrix: Matrix, expected: int, step: Any) -> None:

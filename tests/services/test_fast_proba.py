@@ -7,13 +7,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_breast_cancer, load_iris
+from sklearn.datasets import load_breast_cancer, load_digits, load_iris
 from sklearn.ensemble import ExtraTreesClassifier, GradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-from services.serving.fast_proba import fast_predict_proba
+from services.serving.fast_proba import WALK_MAX_ROWS, fast_predict_proba
 from services.serving.model import LoadedModel, VersionRef
 
 DATASETS = [load_breast_cancer, load_iris]
@@ -31,7 +31,15 @@ HEADS: list[Callable[[], list[Any]]] = [
 
 
 def _inputs(x: np.ndarray) -> list[np.ndarray]:
-    return [x[:1], x[:17], np.asfortranarray(x), x[::-1] * 1.5, x[:5] * 1e6]
+    """Both forest traversals (up to WALK_MAX_ROWS rows, and more), F-ordered, mirrored, out of range."""
+    return [
+        x[:1],
+        x[:WALK_MAX_ROWS],
+        x[: WALK_MAX_ROWS + 1],
+        np.asfortranarray(x),
+        x[::-1] * 1.5,
+        x[:5] * 1e6,
+    ]
 
 
 @pytest.mark.parametrize("final", FINALS, ids=["logistic", "forest", "extra-trees"])
@@ -106,3 +114,15 @@ def test_a_loaded_model_predicts_through_the_fast_path(final: Callable[[], Any])
     labels, proba = loaded.predict(x[:5])
     assert labels == model.predict(x[:5]).tolist()
     assert proba == model.predict_proba(x[:5]).tolist()
+
+
+@pytest.mark.parametrize("forest_class", [RandomForestClassifier, ExtraTreesClassifier])
+def test_a_value_equal_to_a_threshold_goes_left_as_in_scikit_learn(forest_class: type) -> None:
+    """Digits' pixels are integers, so a random forest's thresholds are k + 0.5, exact in float32: inputs of
+    k + 0.5 meet them exactly (the comparison is <=). Ten classes, too."""
+    x, y = load_digits(return_X_y=True)
+    forest = forest_class(n_estimators=20, random_state=0).fit(x, y)
+    fast = fast_predict_proba(forest)
+    assert fast is not None
+    on_thresholds = np.clip(x[:WALK_MAX_ROWS] + 0.5, 0, 16)
+    assert np.array_equal(fast(on_thresholds), forest.predict_proba(on_thresholds))
