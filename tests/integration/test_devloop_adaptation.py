@@ -17,11 +17,10 @@ from pathlib import Path
 import pytest
 
 from devloop.adaptation import RECOVERY_MARGIN, adapt, control, control_seconds
-from devloop.config import DevLoopConfig
 from devloop.local_platform import LocalPlatform
 from devloop.monitoring_stack import alertmanager_binary, prometheus_binary
 from mlops_contract.names import Tag
-from tests.conftest import free_port
+from tests.integration.devloop_support import local_config
 
 pytestmark = [
     pytest.mark.integration,
@@ -35,18 +34,7 @@ pytestmark = [
 
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[LocalPlatform]:
-    cfg = DevLoopConfig(
-        state_dir=tmp_path / "state",
-        mlflow_port=free_port(),
-        serving_port=free_port(),
-        serving_metrics_port=free_port(),
-        prometheus_port=free_port(),
-        alertmanager_port=free_port(),
-        trigger_port=free_port(),
-        reload_interval_seconds=2.0,
-        inference_log_sample_rate=1.0,
-        inference_log_rotate_seconds=2.0,
-    )
+    cfg = local_config(tmp_path, inference_log_sample_rate=1.0, inference_log_rotate_seconds=2.0)
     lines: list[str] = []
 
     def report(line: str) -> None:

@@ -27,7 +27,7 @@ from mlops_contract.names import CHAMPION_ALIAS, Route
 from monitoring.dashboards import build, dashboards, panel_queries
 from monitoring.promql import metric_names
 from monitoring.sources import KUBE_STATE_SERIES
-from tests.conftest import free_port
+from tests.integration.devloop_support import local_config
 
 pytestmark = [
     pytest.mark.integration,
@@ -63,16 +63,7 @@ def promql(cfg: DevLoopConfig, query: str) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[LocalPlatform]:
-    cfg = DevLoopConfig(
-        state_dir=tmp_path / "state",
-        mlflow_port=free_port(),
-        serving_port=free_port(),
-        serving_metrics_port=free_port(),
-        prometheus_port=free_port(),
-        alertmanager_port=free_port(),
-        trigger_port=free_port(),
-        reload_interval_seconds=2.0,
-    )
+    cfg = local_config(tmp_path)
     lines: list[str] = []
     local = LocalPlatform(cfg, report=lines.append)
     try:
