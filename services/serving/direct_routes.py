@@ -21,6 +21,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
+MATCHED_PATHS = 256
+"""Templated paths remembered with their route and parameters."""
 
 
 class DirectRoutes:
@@ -33,6 +35,9 @@ class DirectRoutes:
         self.handlers = handlers if handlers is not None else {}
         self._fixed: dict[tuple[str, str], APIRoute] = {}
         self._templated: list[tuple[str, APIRoute]] = []
+        # Templated paths seen before (clients repeat their model's path): a regex match and conversion cost
+        # as much as parsing a 1-row request. Bounded, so scanners cannot grow it.
+        self._matched: dict[tuple[str, str], tuple[APIRoute, dict[str, Any]]] = {}
         for route in routes:
             for method in route.methods or ():
                 if route.param_convertors:
@@ -72,9 +77,15 @@ class DirectRoutes:
         fixed = self._fixed.get((method, path))
         if fixed is not None:
             return fixed, {}
+        seen = self._matched.get((method, path))
+        if seen is not None:
+            return seen[0], dict(seen[1])  # a copy: the endpoint may keep or change its parameters
         for wanted, route in self._templated:
             match = route.path_regex.match(path) if method == wanted else None
             if match is not None:
                 convertors = route.param_convertors
-                return route, {k: convertors[k].convert(v) for k, v in match.groupdict().items()}
+                params = {k: convertors[k].convert(v) for k, v in match.groupdict().items()}
+                if len(self._matched) < MATCHED_PATHS:
+                    self._matched[(method, path)] = (route, dict(params))
+                return route, params
         return None, {}

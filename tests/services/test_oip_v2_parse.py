@@ -117,3 +117,20 @@ def test_a_tensor_with_any_other_key_takes_the_validated_path() -> None:
         doc = {"inputs": [_tensor(c, [1.0]) for c in COLS]}
         doc["inputs"][1][key] = value
         assert _plain_request(json.dumps(doc).encode(), HEADS) is None
+
+
+def test_only_json_numbers_pass_for_values() -> None:
+    """Strings, nulls, booleans and nested lists take the validated path (which refuses them), whatever
+    numpy would make of them."""
+    for value in ("1.5", None, True, False, [1.0], {"v": 1}):
+        doc = {"inputs": [_tensor(c, [1.0, 2.0]) for c in COLS]}
+        doc["inputs"][2]["data"][1] = value
+        raw = json.dumps(doc).encode()
+        assert _plain_request(raw, HEADS) is None and _validated(raw) is None, value
+
+
+def test_a_feature_named_like_a_json_literal_takes_the_plain_path() -> None:
+    heads = [("true", "FP64"), ("false", "FP64"), ("null", "INT64")]
+    doc = {"inputs": [{"name": n, "shape": [1], "datatype": d, "data": [1.0]} for n, d in heads]}
+    plain = _plain_request(json.dumps(doc).encode(), heads)
+    assert plain is not None and plain[0].tolist() == [[1.0, 1.0, 1.0]]
