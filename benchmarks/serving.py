@@ -261,6 +261,7 @@ def main() -> int:
                 env={
                     **env,
                     Env.SERVING_PORT: str(ours_port),
+                    Env.SERVING_METRICS_PORT: str(free_port()),  # not 9100: a dev loop may be running
                     Env.LOG_LEVEL: "WARNING",
                     "PYTHONPATH": str(ROOT),
                 },

@@ -6,7 +6,7 @@ import sys
 
 import uvicorn
 
-from mlops_contract.names import SERVING_SHUTDOWN_GRACE_SECONDS
+from mlops_contract.names import SERVING_SHUTDOWN_GRACE_SECONDS, Env
 from services.serving.app import create_app
 from services.serving.http_protocol import bounded_http
 from services.serving.loader import MlflowLoader
@@ -15,6 +15,7 @@ from services.serving.metrics_server import start_metrics_server
 from services.serving.settings import SettingsError, load_settings
 
 EXIT_BAD_CONFIG = 2
+EXIT_CANNOT_LISTEN = 1
 
 
 def main() -> int:
@@ -27,7 +28,16 @@ def main() -> int:
         return EXIT_BAD_CONFIG
     configure_logging(settings.log_level)
     app = create_app(settings, loader)
-    start_metrics_server(settings.host, settings.metrics_port, app.state.metrics.registry)
+    try:
+        start_metrics_server(settings.host, settings.metrics_port, app.state.metrics.registry)
+    except OSError as exc:
+        where = f"{settings.host}:{settings.metrics_port}"
+        print(
+            f"error: cannot listen for metrics on {where}: {exc.strerror or exc} "
+            f"(is another server there? {Env.SERVING_METRICS_PORT} picks the port)",
+            file=sys.stderr,
+        )
+        return EXIT_CANNOT_LISTEN
     uvicorn.run(
         app,
         host=settings.host,

@@ -220,3 +220,25 @@ def test_bad_setting_exits_2_naming_the_variable(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert Env.RELOAD_INTERVAL_SECONDS in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_taken_metrics_port_exits_naming_it_without_a_traceback(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            Env.TRACKING_URI: "http://127.0.0.1:9",  # never reached: the listener comes first
+            Env.SERVING_METRICS_PORT: str(port),
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "services.serving"], env=env, capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode == 1
+    assert f"cannot listen for metrics on 127.0.0.1:{port}" in result.stderr, result.stderr
+    assert Env.SERVING_METRICS_PORT in result.stderr and "Traceback" not in result.stderr
