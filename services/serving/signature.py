@@ -34,14 +34,18 @@ class Feature:
 
 def features(model: LoadedModel) -> tuple[Feature, ...]:
     """The model's inputs in signature order, typed from the signature where it says."""
-    raw = (model.signature or {}).get("inputs")
-    return _features(model.feature_names, raw if isinstance(raw, str) else None)
+    return _features(*_cache_key(model))
 
 
 def tensor_heads(model: LoadedModel) -> list[tuple[str, str]]:
     """(name, Open Inference Protocol datatype) of each input, in signature order."""
+    return _tensor_heads(*_cache_key(model))
+
+
+def _cache_key(model: LoadedModel) -> tuple[tuple[str, ...], str | None]:
+    """What the inputs are derived from: the feature names and the signature's inputs JSON, if any."""
     raw = (model.signature or {}).get("inputs")
-    return _tensor_heads(model.feature_names, raw if isinstance(raw, str) else None)
+    return model.feature_names, raw if isinstance(raw, str) else None
 
 
 @functools.lru_cache(maxsize=8)

@@ -90,13 +90,10 @@ def check_finite(matrix: npt.NDArray[np.float64], where: Sequence[str] = ROWS_LO
     within = np.abs(matrix) <= FEATURE_LIMIT
     if within.all():
         return matrix
-    bad = np.argwhere(~within)
-    if bad.size:
-        i, j = (int(v) for v in bad[0])
-        raise InputError(
-            [_problem([i, j], f"must be a number between -{FEATURE_LIMIT:g} and {FEATURE_LIMIT:g}", where)]
-        )
-    return matrix
+    i, j = (int(v) for v in np.argwhere(~within)[0])
+    raise InputError(
+        [_problem([i, j], f"must be a number between -{FEATURE_LIMIT:g} and {FEATURE_LIMIT:g}", where)]
+    )
 
 
 def columns_to_matrix(
