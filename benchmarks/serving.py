@@ -6,7 +6,8 @@ requests), latency percentiles, errors and resident memory. Prints both and the 
 
 Both servers get `POST /invocations` with the identical `dataframe_split` body (the like-for-like figure);
 this server is also measured on its own `/v1/predict` and on Open Inference Protocol V2 infer with the same
-rows, so the protocols' overheads can be compared. `--model random_forest` serves a 100-tree forest instead of
+rows, so the protocols' overheads can be compared; their ratio comes from short runs alternating between the
+two routes (`alternate`), not from the two loads. `--model random_forest` serves a 100-tree forest instead of
 the default logistic regression.
 
 Each server runs with the packages it ships with: `mlflow models serve` from the project environment (full
@@ -49,6 +50,7 @@ V1 = "POST /v1/predict"
 V2 = "POST /v2/models/{name}/infer"
 CONNECTIONS = 16
 THREADS = 2
+PAIR_SECONDS = 2
 MODEL = "bench-classifier"
 ROOT = Path(__file__).resolve().parent.parent
 VENVS = ROOT / ".state" / "bench"
@@ -75,6 +77,20 @@ class Target:
 
 
 @dataclass(frozen=True)
+class PairedRatio:
+    """One route's req/s over another's, per round of one short run each on the same server."""
+
+    ratios: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.ratios)
+
+    def __str__(self) -> str:
+        return f"{self.median:.2f}x ({min(self.ratios):.2f}-{max(self.ratios):.2f})"
+
+
+@dataclass(frozen=True)
 class ServerResult:
     """Everything measured for one server: per route label, the 1-row and the 100-row load."""
 
@@ -82,6 +98,8 @@ class ServerResult:
     cold_start_s: float
     rss_mib: float
     loads: dict[str, tuple[LoadResult, LoadResult]]
+    paired: tuple[PairedRatio, PairedRatio] | None = None
+    """V2 / v1 from alternating runs, at 1 row and at 100 rows (this server only)."""
 
 
 def rss_mib(pid: int) -> float:
@@ -180,10 +198,34 @@ def wrk(url: str, body: str, duration: int, workdir: Path) -> LoadResult:
     )
 
 
+def alternate(base: Target, other: Target, body: int, rounds: int, workdir: Path) -> PairedRatio:
+    """other's req/s over base's, one short run of each per round, the order swapped every round.
+
+    Why not the two 10 s loads: on a shared virtual machine one route's throughput drifts by up to a fifth
+    from one minute to the next (the same code measured 405-621 us of CPU per request within ten minutes),
+    so two loads measured a minute apart compare the machine's moods, not the protocols. Runs seconds apart
+    see the same machine; the median of the rounds' ratios drops the rounds a drift split."""
+    ratios = []
+    for i in range(rounds):
+        first, second = (base, other) if i % 2 == 0 else (other, base)
+        a = wrk(first.url, first.bodies[body], PAIR_SECONDS, workdir)
+        b = wrk(second.url, second.bodies[body], PAIR_SECONDS, workdir)
+        base_rps, other_rps = (a.rps, b.rps) if first is base else (b.rps, a.rps)
+        ratios.append(other_rps / base_rps)
+    return PairedRatio(tuple(ratios))
+
+
 def measure(
-    name: str, proc: ManagedProcess, targets: list[Target], duration: int, starts: int, workdir: Path
+    name: str,
+    proc: ManagedProcess,
+    targets: list[Target],
+    duration: int,
+    starts: int,
+    workdir: Path,
+    paired: tuple[Target, Target, int] | None = None,
 ) -> ServerResult:
-    """Cold start (median of `starts`; one start on this box varies by a second), both loads, then RSS."""
+    """Cold start (median of `starts`; one start on this box varies by a second), both loads, then RSS.
+    paired: (base, other, rounds): other's throughput over base's from alternating runs, both sizes."""
     colds = []
     for attempt in range(starts):
         if attempt:
@@ -209,10 +251,16 @@ def measure(
             flush=True,
         )
         loads[target.label] = (one, hundred)
+    ratios = None
+    if paired is not None:
+        base, other, rounds = paired
+        print(f"  {name}: {other.label} / {base.label}, {rounds} alternating rounds per size", flush=True)
+        ratios = (alternate(base, other, 0, rounds, workdir), alternate(base, other, 1, rounds, workdir))
+        print(f"  {name}: 1 row {ratios[0]}, 100 rows {ratios[1]}", flush=True)
     assert proc.pid is not None
     memory = rss_mib(proc.pid)
     proc.stop()
-    return ServerResult(name, cold, memory, loads)
+    return ServerResult(name, cold, memory, loads, ratios)
 
 
 def main() -> int:
@@ -220,6 +268,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per load run")
     parser.add_argument("--starts", type=int, default=3, help="cold starts per server (median reported)")
+    parser.add_argument(
+        "--pair-rounds",
+        type=int,
+        default=10,
+        help=f"alternating {PAIR_SECONDS} s runs of V2 and /v1/predict per size (median ratio reported)",
+    )
     parser.add_argument(
         "--model",
         choices=[ModelKind.LOGISTIC_REGRESSION.value, ModelKind.RANDOM_FOREST.value],
@@ -295,7 +349,8 @@ def main() -> int:
                 Target(V1, f"{base}/v1/predict", ours_bodies),
                 Target(V2, f"{base}/v2/models/{MODEL}/infer", v2_bodies),
             ]
-            a = measure("ours", ours, ours_targets, args.duration, args.starts, workdir)
+            pair = (ours_targets[1], ours_targets[2], args.pair_rounds)
+            a = measure("ours", ours, ours_targets, args.duration, args.starts, workdir, pair)
             print("measuring mlflow models serve", flush=True)
             theirs_targets = [
                 Target(INVOCATIONS, f"http://127.0.0.1:{theirs_port}/invocations", split_bodies)
@@ -342,12 +397,17 @@ def report(a: ServerResult, b: ServerResult) -> None:
     )
     for label, (one, hundred) in a.loads.items():
         print(f"{label:<31}{one.rps:>12.0f}{one.p99_ms:>8.1f}{hundred.rps:>16.0f}{hundred.p99_ms:>8.1f}")
-    v1, v2 = a.loads[V1], a.loads[V2]
+    assert a.paired is not None
+    one_row, hundred_rows = a.paired
+    print(
+        f"\nV2 / v1 req/s, median of {len(one_row.ratios)} alternating {PAIR_SECONDS} s pairs (range): "
+        f"1 row {one_row}, 100 rows {hundred_rows}"
+    )
     print(
         f"\ntargets: /invocations 1-row throughput >= 15x ({mine[0].rps / theirs_one_hundred[0].rps:.1f}x), "
         f"100-row >= 10x ({mine[1].rps / theirs_one_hundred[1].rps:.1f}x), "
         f"1-row p99 <= 25 ms ({mine[0].p99_ms:.1f}), "
-        f"V2 infer within 10% of /v1/predict ({v2[0].rps / v1[0].rps:.2f}x, {v2[1].rps / v1[1].rps:.2f}x), "
+        f"V2 infer within 10% of /v1/predict ({one_row.median:.2f}x, {hundred_rows.median:.2f}x), "
         f"cold start <= 0.4x ({a.cold_start_s / b.cold_start_s:.2f}x), "
         f"RSS <= 250 MiB ({a.rss_mib:.0f})"
     )

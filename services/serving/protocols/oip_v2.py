@@ -82,10 +82,10 @@ def _error(exc: V2Error) -> Response:
     return Response(json.dumps({"error": str(exc)}), status_code=exc.status, media_type=_JSON)
 
 
-def _served(request: Request, name: str, version: str | None) -> Served:
+def _served(app_state: Any, name: str, version: str | None) -> Served:
     """The served model if name (and version, if given) match it; V2Error 404/503 otherwise."""
-    served: Served | None = request.app.state.serving.current
-    settings: Settings = request.app.state.settings
+    served: Served | None = app_state.serving.current
+    settings: Settings = app_state.settings
     if name != settings.model_name:
         raise V2Error(f"unknown model {name[:64]!r}; this server serves {settings.model_name!r}", 404)
     if served is None:
@@ -117,7 +117,7 @@ async def server_metadata() -> dict[str, Any]:
 async def model_metadata(request: Request, name: str, version: str | None = None) -> Response:
     """Inputs (signature columns: name, datatype, shape) and outputs of the served model."""
     try:
-        served = _served(request, name, version)
+        served = _served(request.app.state, name, version)
     except V2Error as exc:
         return _error(exc)
     return Response(json.dumps(metadata(served)), media_type=_JSON)
@@ -126,7 +126,7 @@ async def model_metadata(request: Request, name: str, version: str | None = None
 async def model_ready(request: Request, name: str, version: str | None = None) -> Response:
     """200 `{"ready": true}` while this model (version) is served."""
     try:
-        _served(request, name, version)
+        _served(request.app.state, name, version)
     except V2Error as exc:
         return _error(exc)
     return Response(json.dumps({"name": name, "ready": True}), media_type=_JSON)
@@ -170,13 +170,14 @@ _INFER_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 async def infer_route(request: Request, name: str, version: str | None = None) -> Response:
     """Predict a batch given as V2 tensors; outputs `predict` and (classifiers) `predict_proba`."""
+    app_state = request.app.state  # once: each lookup on Starlette's State is a Python-level __getattr__
     try:
-        served = _served(request, name, version)
+        served = _served(app_state, name, version)
         raw = await request.body()
-        await request.app.state.parse_turns.take(len(raw))  # large bodies: one parse per loop iteration
-        settings: Settings = request.app.state.settings
+        await app_state.parse_turns.take(len(raw))  # large bodies: one parse per loop iteration
+        settings: Settings = app_state.settings
         matrix, wanted, request_id = parse_infer(raw, served, settings.max_batch_rows)
-        predictions, probabilities = await infer(request.app.state, served, matrix)
+        predictions, probabilities = await infer(app_state, served, matrix)
     except V2Error as exc:
         return _error(exc)
     except InputError as exc:
