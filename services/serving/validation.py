@@ -84,9 +84,22 @@ def to_matrix(
     return check_finite(matrix, where)
 
 
+SMALL_CHECK_VALUES = 256
+"""check_finite looks at matrices up to this size as Python floats first (see there)."""
+
+
 def check_finite(matrix: npt.NDArray[np.float64], where: Sequence[str] = ROWS_LOC) -> npt.NDArray[np.float64]:
     """matrix, if every value is a number of magnitude at most FEATURE_LIMIT (NaN and inf included)."""
-    # One comparison catches NaN, inf and huge values alike (NaN compares false).
+    if matrix.size <= SMALL_CHECK_VALUES:
+        # Small requests: one numpy call and Python's min, max and sum, not numpy's abs, compare and all.
+        # Measured under load (16 connections, A/B with both servers up): V2 infer of one row +14 % req/s,
+        # /v1/predict unchanged. The sum is NaN if any value is (min and max can step over a NaN).
+        values = matrix.ravel().tolist()
+        low, high = min(values, default=0.0), max(values, default=0.0)
+        if -FEATURE_LIMIT <= low and high <= FEATURE_LIMIT and not math.isnan(sum(values)):  # noqa: SIM300
+            return matrix
+    # One comparison catches NaN, inf and huge values alike (NaN compares false); it also finds the first bad
+    # value for the message when the small check above failed.
     within = np.abs(matrix) <= FEATURE_LIMIT
     if within.all():
         return matrix

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -134,3 +135,22 @@ def test_a_feature_named_like_a_json_literal_takes_the_plain_path() -> None:
     doc = {"inputs": [{"name": n, "shape": [1], "datatype": d, "data": [1.0]} for n, d in heads]}
     plain = _plain_request(json.dumps(doc).encode(), heads)
     assert plain is not None and plain[0].tolist() == [[1.0, 1.0, 1.0]]
+
+
+def test_numbers_at_float64s_edges_agree_and_overflow_leaves_the_plain_path() -> None:
+    """orjson refuses what overflows float64 (the plain path then steps aside); what it parses, both paths
+    read alike, and both refuse values out of the features' range."""
+    for edge, in_range in (("1e15", True), ("-1e15", True), (str(2**63), False), ("9" * 300, False)):
+        raw = json.dumps({"inputs": [_tensor(c, [0.5]) for c in COLS]}).replace("0.5", edge, 1).encode()
+        plain = _plain_request(raw, HEADS)
+        assert plain is not None and plain[0][0, 0] == float(edge), edge
+        validated = _validated(raw)
+        if in_range:
+            assert validated is not None and np.array_equal(_bounded(plain[0], MAX_ROWS), validated[0]), edge
+        else:
+            assert validated is None, edge
+            with pytest.raises(InputError):
+                _bounded(plain[0], MAX_ROWS)
+    for overflow in ("1e400", "-1e400", "9" * 400, "1.8e308"):
+        raw = json.dumps({"inputs": [_tensor(c, [0.5]) for c in COLS]}).replace("0.5", overflow, 1).encode()
+        assert _plain_request(raw, HEADS) is None and _validated(raw) is None, overflow
