@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from services.serving.model import LoadedModel
 
@@ -37,8 +38,16 @@ def features(model: LoadedModel) -> tuple[Feature, ...]:
     return _features(*_cache_key(model))
 
 
-def tensor_heads(model: LoadedModel) -> list[tuple[str, str]]:
-    """(name, Open Inference Protocol datatype) of each input, in signature order."""
+class TensorHeads(NamedTuple):
+    """The inputs' names and Open Inference Protocol datatypes, in signature order: two lists, so a request's
+    tensors are compared field by field without a tuple made per tensor."""
+
+    names: list[str]
+    datatypes: list[str]
+
+
+def tensor_heads(model: LoadedModel) -> TensorHeads:
+    """Name and Open Inference Protocol datatype of each input, in signature order."""
     return _tensor_heads(*_cache_key(model))
 
 
@@ -49,8 +58,9 @@ def _cache_key(model: LoadedModel) -> tuple[tuple[str, ...], str | None]:
 
 
 @functools.lru_cache(maxsize=8)
-def _tensor_heads(names: tuple[str, ...], raw_inputs: str | None) -> list[tuple[str, str]]:
-    return [(f.name, f.datatype) for f in _features(names, raw_inputs)]
+def _tensor_heads(names: tuple[str, ...], raw_inputs: str | None) -> TensorHeads:
+    inputs = _features(names, raw_inputs)
+    return TensorHeads([f.name for f in inputs], [f.datatype for f in inputs])
 
 
 # Per request on the V2 path: parsing the signature again each time cost as much as predicting one row.

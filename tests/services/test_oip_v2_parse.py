@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from services.serving.protocols.oip_v2 import InferRequest, V2Error, _bounded, _plain_request, to_matrix
-from services.serving.signature import Feature
+from services.serving.signature import Feature, TensorHeads
 from services.serving.validation import InputError
 
 COLS = (Feature("a", "double"), Feature("b", "double"), Feature("c", "long"))
-HEADS = [(c.name, c.datatype) for c in COLS]
+HEADS = TensorHeads([c.name for c in COLS], [c.datatype for c in COLS])
 MAX_ROWS = 50
 
 
@@ -131,8 +131,12 @@ def test_only_json_numbers_pass_for_values() -> None:
 
 
 def test_a_feature_named_like_a_json_literal_takes_the_plain_path() -> None:
-    heads = [("true", "FP64"), ("false", "FP64"), ("null", "INT64")]
-    doc = {"inputs": [{"name": n, "shape": [1], "datatype": d, "data": [1.0]} for n, d in heads]}
+    heads = TensorHeads(["true", "false", "null"], ["FP64", "FP64", "INT64"])
+    doc = {
+        "inputs": [
+            {"name": n, "shape": [1], "datatype": d, "data": [1.0]} for n, d in zip(*heads, strict=True)
+        ]
+    }
     plain = _plain_request(json.dumps(doc).encode(), heads)
     assert plain is not None and plain[0].tolist() == [[1.0, 1.0, 1.0]]
 
