@@ -281,6 +281,13 @@ def main() -> int:
         help="estimator to serve (random_forest: 100 trees)",
     )
     args = parser.parse_args()
+    for flag, value in (
+        ("--duration", args.duration),
+        ("--starts", args.starts),
+        ("--pair-rounds", args.pair_rounds),
+    ):
+        if value < 1:
+            parser.error(f"{flag} must be at least 1 (got {value})")
     if shutil.which("wrk") is None:
         print("error: wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2

@@ -242,9 +242,9 @@ def _plain_request(raw: bytes, heads: TensorHeads) -> tuple[npt.NDArray[np.float
     that halved this function's time. orjson, not pydantic-core's from_json, builds the objects: in the
     server, V2 infer of one row went from 1,740 to 1,910 req/s with it (both strict JSON: no NaN, no
     Infinity, and numbers that overflow float64 are errors). Names and datatypes compared as two lists (not a
-    (name, datatype) tuple made per tensor) and one row reshaped without a transpose: +11 % more (A/B under
-    load, median of 12 alternating rounds; in the server, each allocation and numpy call costs several times
-    what it costs in a loop on its own)."""
+    (name, datatype) tuple made per tensor) and one row reshaped without a transpose: +5-11 % more (two A/B
+    runs under load, medians of 12 alternating rounds; in the server, each allocation and numpy call costs
+    several times what it costs in a loop on its own)."""
     try:
         doc = orjson.loads(raw)
         request_id = doc.get("id")
