@@ -351,12 +351,10 @@ def main() -> int:
             )
             base = f"http://127.0.0.1:{ours_port}"
             print("measuring this server", flush=True)
-            ours_targets = [
-                Target(INVOCATIONS, f"{base}/invocations", split_bodies),
-                Target(V1, f"{base}/v1/predict", ours_bodies),
-                Target(V2, f"{base}/v2/models/{MODEL}/infer", v2_bodies),
-            ]
-            pair = (ours_targets[1], ours_targets[2], args.pair_rounds)
+            v1_target = Target(V1, f"{base}/v1/predict", ours_bodies)
+            v2_target = Target(V2, f"{base}/v2/models/{MODEL}/infer", v2_bodies)
+            ours_targets = [Target(INVOCATIONS, f"{base}/invocations", split_bodies), v1_target, v2_target]
+            pair = (v1_target, v2_target, args.pair_rounds)
             a = measure("ours", ours, ours_targets, args.duration, args.starts, workdir, pair)
             print("measuring mlflow models serve", flush=True)
             theirs_targets = [

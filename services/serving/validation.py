@@ -96,7 +96,7 @@ def check_finite(matrix: npt.NDArray[np.float64], where: Sequence[str] = ROWS_LO
         # /v1/predict unchanged. The sum is NaN if any value is (min and max can step over a NaN).
         values = matrix.ravel().tolist()
         low, high = min(values, default=0.0), max(values, default=0.0)
-        if -FEATURE_LIMIT <= low and high <= FEATURE_LIMIT and not math.isnan(sum(values)):  # noqa: SIM300
+        if low >= -FEATURE_LIMIT and high <= FEATURE_LIMIT and not math.isnan(sum(values)):
             return matrix
     # One comparison catches NaN, inf and huge values alike (NaN compares false); it also finds the first bad
     # value for the message when the small check above failed.
