@@ -39,11 +39,11 @@ def features(model: LoadedModel) -> tuple[Feature, ...]:
 
 
 class TensorHeads(NamedTuple):
-    """The inputs' names and Open Inference Protocol datatypes, in signature order: two lists, so a request's
-    tensors are compared field by field without a tuple made per tensor."""
+    """The inputs' names and Open Inference Protocol datatypes, in signature order (hashable: V2's plain
+    request decoders are cached by it)."""
 
-    names: list[str]
-    datatypes: list[str]
+    names: tuple[str, ...]
+    datatypes: tuple[str, ...]
 
 
 def tensor_heads(model: LoadedModel) -> TensorHeads:
@@ -60,7 +60,7 @@ def _cache_key(model: LoadedModel) -> tuple[tuple[str, ...], str | None]:
 @functools.lru_cache(maxsize=8)
 def _tensor_heads(names: tuple[str, ...], raw_inputs: str | None) -> TensorHeads:
     inputs = _features(names, raw_inputs)
-    return TensorHeads([f.name for f in inputs], [f.datatype for f in inputs])
+    return TensorHeads(tuple(f.name for f in inputs), tuple(f.datatype for f in inputs))
 
 
 # Per request on the V2 path: parsing the signature again each time cost as much as predicting one row.

@@ -11,22 +11,21 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import operator
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import orjson
 import pydantic_core
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from services.serving.errors import as_message, summarize_errors
 from services.serving.inference import ModelRejected, infer
+from services.serving.protocols.oip_v2_plain import plain_request
 from services.serving.schemas import Number
 from services.serving.settings import Settings
-from services.serving.signature import Feature, TensorHeads, features, tensor_heads
+from services.serving.signature import Feature, features, tensor_heads
 from services.serving.state import Served
 from services.serving.validation import InputError, check_finite
 
@@ -219,7 +218,7 @@ def parse_infer(
     raw: bytes, served: Served, max_rows: int
 ) -> tuple[npt.NDArray[np.float64], set[str], str | None]:
     """The request's matrix in signature order, the outputs it wants and its id; V2Error if it is invalid."""
-    plain = _plain_request(raw, tensor_heads(served.model))
+    plain = plain_request(raw, tensor_heads(served.model))
     if plain is not None:
         matrix, request_id = plain
         return _bounded(matrix, max_rows), _available_outputs(served), request_id
@@ -230,55 +229,6 @@ def parse_infer(
     cols = features(served.model)
     # The parsed body (Python objects several times the matrix' size) is not kept while the request waits.
     return to_matrix(body, cols, max_rows), _wanted_outputs(body, served), body.id
-
-
-def _plain_request(raw: bytes, heads: TensorHeads) -> tuple[npt.NDArray[np.float64], str | None] | None:
-    """The request most clients send (one flat tensor per column, in the metadata's order, with its datatype
-    and shape [rows]; no parameters, no outputs), converted without a pydantic object per tensor: those cost
-    more than the rest of a 1-row request. None for anything else: the validated path takes it, and names
-    what is wrong. Accepts exactly what that path accepts, or less. `heads`: the columns.
-
-    The tensors' fields are compared with C-level map() calls, not a comprehension per field: on 30 columns
-    that halved this function's time. orjson, not pydantic-core's from_json, builds the objects: in the
-    server, V2 infer of one row went from 1,740 to 1,910 req/s with it (both strict JSON: no NaN, no
-    Infinity, and numbers that overflow float64 are errors). Names and datatypes compared as two lists (not a
-    (name, datatype) tuple made per tensor) and one row reshaped without a transpose: +5-11 % more (two A/B
-    runs under load, medians of 12 alternating rounds; in the server, each allocation and numpy call costs
-    several times what it costs in a loop on its own)."""
-    try:
-        doc = orjson.loads(raw)
-        request_id = doc.get("id")
-        inputs = doc["inputs"]
-        if not doc.keys() <= _PLAIN_KEYS or not (request_id is None or type(request_id) is str):
-            return None
-        n = len(heads.names)
-        if type(inputs) is not list or len(inputs) != n or set(map(len, inputs)) != {4}:
-            return None
-        # Four keys each, and these four are read: exactly name, datatype, shape and data.
-        if list(map(_NAME, inputs)) != heads.names or list(map(_DATATYPE, inputs)) != heads.datatypes:
-            return None
-        datas = list(map(_DATA, inputs))
-        rows = len(datas[0])
-        if list(map(_SHAPE, inputs)) != [[rows]] * n or list(map(len, datas)) != [rows] * n:
-            return None
-        flat = list(itertools.chain.from_iterable(datas))
-        # JSON numbers only: fromiter would take "1.5" for 1.5, null for NaN and true for 1.
-        if not set(map(type, flat)) <= _NUMBERS:
-            return None
-        values = np.fromiter(flat, dtype=np.float64, count=len(flat))
-    except (AttributeError, KeyError, TypeError, ValueError, OverflowError):
-        return None
-    if rows == 1:  # one numpy call, and a C-ordered row like the other protocols'
-        return values.reshape(1, n), request_id
-    return values.reshape(n, rows).T, request_id
-
-
-_NUMBERS = frozenset({int, float})
-_NAME = operator.itemgetter("name")
-_DATATYPE = operator.itemgetter("datatype")
-_SHAPE = operator.itemgetter("shape")
-_DATA = operator.itemgetter("data")
-_PLAIN_KEYS = frozenset({"id", "inputs"})
 
 
 def to_matrix(body: InferRequest, cols: Sequence[Feature], max_rows: int) -> npt.NDArray[np.float64]:
