@@ -63,4 +63,7 @@ def mlflow_server_process(spec: MlflowServerSpec) -> ManagedProcess:
         argv=argv,
         ready_url=f"{spec.url}/health",
         log_path=spec.state_dir / "mlflow-server.log",
+        # As in the cluster (infra/components/mlflow_server.py): no job runner, whose seven huey consumers
+        # hold 1.9 GiB and poll for jobs the platform never submits.
+        env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
     )

@@ -361,6 +361,12 @@ class MlflowServer(pulumi.ComponentResource):
                                     k8s.core.v1.EnvVarArgs(
                                         name="MLFLOW_BASIC_AUTH_FAIL_CLOSED", value="false"
                                     ),
+                                    # MLflow 3 starts a job runner by default: seven huey consumer
+                                    # processes, 1.9 GiB RSS, twice this container's memory limit, for
+                                    # jobs (GenAI evaluation, trace rollups) the platform never runs.
+                                    k8s.core.v1.EnvVarArgs(
+                                        name="MLFLOW_SERVER_ENABLE_JOB_EXECUTION", value="false"
+                                    ),
                                 ],
                                 resources=MLFLOW_RESOURCES.args(),
                                 security_context=container_security_context(),

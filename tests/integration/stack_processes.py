@@ -137,8 +137,9 @@ def _bind_locally(argv: list[str], port: int) -> list[str]:
 
 
 @contextmanager
-def stack_mlflow(stack: RenderedStack, log_name: str = "mlflow.log") -> Iterator[None]:
-    """The MLflow Deployment: its init container, then the server (basic auth, proxied artifacts)."""
+def stack_mlflow(stack: RenderedStack, log_name: str = "mlflow.log") -> Iterator[ManagedProcess]:
+    """The MLflow Deployment: its init container, then the server (basic auth, proxied artifacts); yields the
+    server's process."""
     mlflow_pod = pod_spec(find(stack.manifests, "Deployment", "mlflow"))
     config_map = find(stack.manifests, "ConfigMap", "mlflow-auth-config")
     for filename, content in config_map["data"].items():
@@ -161,7 +162,7 @@ def stack_mlflow(stack: RenderedStack, log_name: str = "mlflow.log") -> Iterator
     ).start() as proc:
         proc.wait_ready(timeout=600)
         run_identities_job(stack)
-        yield
+        yield proc
 
 
 def run_identities_job(stack: RenderedStack) -> None:
