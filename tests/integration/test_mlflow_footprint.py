@@ -40,7 +40,9 @@ def test_the_mlflow_container_starts_no_job_runner_and_fits_its_memory_limit(tmp
         rss = sum(_rss(pid) for pid in tree)
     consumers = [c for c in commands if "huey" in c or "_job_runner" in c]
     assert not consumers, f"MLflow started its job runner: {consumers}"
-    assert rss < limit * 0.75, f"MLflow's processes use {rss / 2**20:.0f} MiB of a {limit / 2**20:.0f} MiB limit"
+    assert rss < limit * 0.75, (
+        f"MLflow's processes use {rss / 2**20:.0f} MiB of a {limit / 2**20:.0f} MiB limit"
+    )
 
 
 def _bytes(quantity: str) -> int:
