@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from devloop.config import DriftDemo
 from devloop.local_platform import DevLoopError, LocalPlatform
 from devloop.shifted_stream import Batch, Phase, ShiftedStream
 from mlops_contract.inference_log import REQUEST_ID_HEADER
+from mlops_contract.metrics import FEATURE_DRIFT
 from mlops_contract.names import CHAMPION_ALIAS, Route, Tag
 from monitoring.recording import FEATURE_PSI
 
@@ -187,6 +189,17 @@ class Observer:
             for r in self.query(f'ALERTS{{alertname=~"{names}"}}')
         }
 
+    def serving_psi(self) -> dict[str, float]:
+        """Each feature's PSI as serving computes it now (its /metrics, not Prometheus' last scrape)."""
+        url = f"http://{self.cfg.host}:{self.cfg.serving_metrics_port}{Route.METRICS}"
+        text = self._http.get(url).text
+        return {
+            sample.labels["feature"]: sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == FEATURE_DRIFT.name
+        }
+
     def max_psi(self) -> tuple[float, str] | None:
         """The largest per-feature PSI the alert rules see and its feature; None while the window fills."""
         top = self.query(f"topk(1, {FEATURE_PSI})")
@@ -270,6 +283,8 @@ class AdaptationResult:
     """Versions registered between the shift and the reload."""
     gate: dict[str, str]
     """The new version's gate and lineage tags."""
+    psi_after: dict[str, float] = field(default_factory=dict)
+    """Serving's PSI per feature after the evaluation traffic, against the new model's reference profile."""
 
 
 @dataclass(frozen=True)
@@ -471,6 +486,12 @@ def _adapt(
         f"v{version} on {evaluation.rows(version)} shifted rows it never saw: {after:.3f} "
         f"(was {before:.3f}: {after - before:+.3f})"
     )
+    psi_after = observer.serving_psi()
+    top = max(psi_after.items(), key=lambda kv: kv[1], default=("?", float("nan")))
+    clock.say(
+        f"drift against v{version}'s reference profile after those rows: max PSI {top[1]:.2f} ({top[0]!r}; "
+        f"FeatureDrift fires above {platform.cfg.drift_feature_psi})"
+    )
     return AdaptationResult(
         champion_before=champion,
         champion_after=version,
@@ -489,6 +510,7 @@ def _adapt(
         retrainings=retrainings,
         versions_added=versions_added,
         gate=tags,
+        psi_after=psi_after,
     )
 
 

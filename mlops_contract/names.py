@@ -145,6 +145,9 @@ class Tag(StrEnum):
     DATASET_SNAPSHOT = "mlops.dataset.snapshot"
     FEEDBACK_ROWS = "mlops.feedback.rows"
     GATE_HOLDOUT = "mlops.gate.holdout"
+    # Where the drift reference profile's rows came from (training/drift_reference.py) and how many.
+    REFERENCE_SOURCE = "mlops.reference.source"
+    REFERENCE_ROWS = "mlops.reference.rows"
     GIT_COMMIT = "mlops.git.commit"
     CODE_VERSION = "mlops.code.version"
 

@@ -66,6 +66,10 @@ class TrainConfig:
     """Sample weight of a labelled-traffic row relative to a dataset row (above 1 favours recent traffic)."""
     feedback_min_holdout_rows: int = 20
     """Fewer labelled-traffic holdout rows than this: the gate scores on the dataset's holdout instead."""
+    reference_recent_rows: int = 1000
+    """With an inference log holding at least this many rows in the window, the drift reference profile is
+    built from its most recent rows (what serving sees now), not from the training rows; 0: always the
+    training rows."""
     model: ModelKind = ModelKind.LOGISTIC_REGRESSION
     c: float = 1.0
     """Inverse regularisation strength (logistic regression)."""
@@ -159,6 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--feedback-weight", help=f"sample weight of a labelled-traffic row (env {Env.FEEDBACK_WEIGHT})"
     )
     p.add_argument("--feedback-min-holdout-rows", help="labelled holdout rows needed to gate on traffic")
+    p.add_argument(
+        "--reference-recent-rows",
+        help="drift reference from the inference log's last N rows when it has that many (0: never)",
+    )
     p.add_argument("--model", help="estimator: " + ", ".join(m.value for m in ModelKind))
     p.add_argument("--C", dest="c", help="inverse regularisation strength (logistic_regression)")
     p.add_argument("--n-estimators", help="number of trees (random_forest)")
@@ -229,6 +237,7 @@ _INTEGER_FIELDS = {
     "connect_attempts",
     "max_download_bytes",
     "feedback_min_holdout_rows",
+    "reference_recent_rows",
     "min_rows_per_class",
     "request_timeout_seconds",
     "request_max_retries",
@@ -251,6 +260,7 @@ def _convert(field_name: str, raw: str) -> Any:
                 | "connect_attempts"
                 | "max_download_bytes"
                 | "feedback_min_holdout_rows"
+                | "reference_recent_rows"
                 | "min_rows_per_class"
                 | "request_timeout_seconds"
                 | "request_max_retries"
@@ -306,6 +316,7 @@ def _validate(cfg: TrainConfig) -> None:
         (cfg.feedback_window_hours > 0, "feedback_window_hours", "must be > 0"),
         (cfg.feedback_weight > 0, "feedback_weight", "must be > 0"),
         (cfg.feedback_min_holdout_rows >= 1, "feedback_min_holdout_rows", "must be >= 1"),
+        (cfg.reference_recent_rows >= 0, "reference_recent_rows", "must be >= 0"),
         (0 <= cfg.baseline_margin <= 1, "baseline_margin", "must be between 0 and 1"),
         (cfg.eval_dataset is None or bool(cfg.eval_dataset.strip()), "eval_dataset", "must not be empty"),
         (cfg.min_rows_per_class >= 2, "min_rows_per_class", "must be >= 2"),

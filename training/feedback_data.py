@@ -41,6 +41,9 @@ class LabelledTraffic:
     """Lines that did not parse (torn or malformed), in either kind of file."""
     mismatched_feedback: int
     """Feedback for a request in the window whose label count differs from the request's rows."""
+    recent_inputs: pd.DataFrame
+    """The last rows of the window's requests, labelled or not, oldest first (at most the `recent_rows`
+    asked for): what serving saw lately, which the drift reference profile can be built from."""
 
     def summary(self) -> str:
         """One line for the training report."""
@@ -64,9 +67,14 @@ def _lines(directory: Path) -> Iterator[str]:
 
 
 def read_labelled_traffic(
-    log_dir: Path, since: datetime, feature_names: Sequence[str], reference_target: pd.Series
+    log_dir: Path,
+    since: datetime,
+    feature_names: Sequence[str],
+    reference_target: pd.Series,
+    recent_rows: int = 0,
 ) -> LabelledTraffic:
-    """Requests logged at or after `since` that have feedback, as features and target."""
+    """Requests logged at or after `since` that have feedback, as features and target; and the last
+    `recent_rows` rows of all requests logged since then."""
     if not log_dir.is_dir():
         raise ConfigError(f"{WHERE}: {str(log_dir)!r} is not a directory")
     skipped = 0
@@ -90,7 +98,7 @@ def read_labelled_traffic(
         # A corrected label sent later wins.
         if known is None or parse_timestamp(answer.timestamp) >= parse_timestamp(known.timestamp):
             feedback[answer.request_id] = answer
-    return _join(requests, feedback, skipped, list(feature_names), reference_target)
+    return _join(requests, feedback, skipped, list(feature_names), reference_target, recent_rows)
 
 
 def _join(
@@ -99,6 +107,7 @@ def _join(
     skipped: int,
     feature_names: list[str],
     reference_target: pd.Series,
+    recent_rows: int,
 ) -> LabelledTraffic:
     rows: list[tuple[float, ...]] = []
     labels: list[object] = []
@@ -118,7 +127,25 @@ def _join(
         labelled += 1
     features = pd.DataFrame(rows, columns=feature_names, dtype=float)
     target = _like(pd.Series(labels, dtype=object), reference_target)
-    return LabelledTraffic(features, target, len(requests), labelled, skipped, mismatched)
+    recent = _recent_inputs(ordered, feature_names, recent_rows)
+    return LabelledTraffic(features, target, len(requests), labelled, skipped, mismatched, recent)
+
+
+def _recent_inputs(ordered: list[RequestRecord], feature_names: list[str], limit: int) -> pd.DataFrame:
+    """The last `limit` rows of the requests (oldest first), in the training data's column order. Requests
+    of another schema are left out: only labelled ones are an error, since only they are trained on."""
+    chunks: list[list[tuple[float, ...]]] = []
+    count = 0
+    for record in reversed(ordered):
+        if count >= limit:
+            break
+        if set(record.features) != set(feature_names) or len(record.features) != len(feature_names):
+            continue
+        position = {name: i for i, name in enumerate(record.features)}
+        chunks.append([tuple(row[position[name]] for name in feature_names) for row in record.inputs])
+        count += len(record.inputs)
+    rows = [row for chunk in reversed(chunks) for row in chunk]
+    return pd.DataFrame(rows[max(0, len(rows) - limit) :], columns=feature_names, dtype=float)
 
 
 def _check_features(record: RequestRecord, feature_names: list[str]) -> None:

@@ -25,6 +25,7 @@ from mlops_contract.profile import build_profile
 from training.baseline import baseline_score
 from training.config import ConfigError, ModelKind, TrainConfig
 from training.data import Dataset, Split, load_dataset, split
+from training.drift_reference import reference_rows
 from training.evaluate import evaluate
 from training.feedback_data import LabelledTraffic, read_labelled_traffic
 from training.gate import Decision, GateResult, GateScores, decide_guarded
@@ -103,7 +104,9 @@ def load_traffic(cfg: TrainConfig, dataset: Dataset) -> LabelledTraffic | None:
         return None
     since = datetime.now(UTC) - timedelta(hours=cfg.feedback_window_hours)
     columns = [str(c) for c in dataset.features.columns]
-    return read_labelled_traffic(Path(cfg.feedback_dir), since, columns, dataset.target)
+    return read_labelled_traffic(
+        Path(cfg.feedback_dir), since, columns, dataset.target, recent_rows=cfg.reference_recent_rows
+    )
 
 
 def _gate(cfg: TrainConfig, scores: GateScores, champion: Champion | None) -> GateResult:
@@ -298,8 +301,14 @@ def _run(
         + f" (baseline {metric}={baseline:.4f}; fit {fit_seconds:.2f}s)"
     )
 
-    profile = build_profile(parts.x_train.to_numpy(), [str(c) for c in parts.x_train.columns])
+    reference = reference_rows(parts, traffic, cfg)
+    profile = build_profile(reference.rows.to_numpy(), [str(c) for c in parts.x_train.columns])
     mlflow.log_text(profile.to_json(), REFERENCE_PROFILE_ARTIFACT)
+    # On the run and, with the lineage, on the version: the world its drift is measured from.
+    lineage[Tag.REFERENCE_SOURCE.value] = reference.source.value
+    lineage[Tag.REFERENCE_ROWS.value] = str(len(reference.rows))
+    mlflow.set_tags({key: lineage[key] for key in (Tag.REFERENCE_SOURCE.value, Tag.REFERENCE_ROWS.value)})
+    report(f"drift reference profile: {len(reference.rows)} rows from the {reference.source.value}")
 
     # A named column, so string classes are typed `string` (a bare array of them is an `object` tensor).
     predicted = pd.Series(pipeline.predict(parts.x_train), name=dataset.target_name)

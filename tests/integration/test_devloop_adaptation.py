@@ -76,6 +76,10 @@ def test_shifted_labelled_traffic_is_learned_by_one_drift_retraining(platform: L
     assert result.evaluation_versions == (result.champion_after,)
     assert result.shifted_accuracy_after >= result.shifted_accuracy_before + RECOVERY_MARGIN
     assert result.seconds_to_alert < result.seconds_to_promotion <= result.seconds_to_reload
+    # Its drift reference is the world it now serves (the inference log's recent rows), so the traffic it
+    # learned no longer reads as drift and cannot fire FeatureDrift again.
+    assert result.gate[Tag.REFERENCE_SOURCE] == "recent-traffic"
+    assert result.psi_after and max(result.psi_after.values()) < platform.cfg.drift_feature_psi
 
 
 def test_the_same_traffic_without_the_shift_raises_no_alert_and_retrains_nothing(

@@ -95,6 +95,27 @@ def test_requests_join_feedback_by_id_within_the_window_and_torn_lines_are_count
     assert "4 rows from 3 of 5 requests" in traffic.summary()
 
 
+def test_recent_inputs_are_the_last_rows_of_all_requests_labelled_or_not(tmp_path: Path) -> None:
+    """What serving saw lately, oldest first: unlabelled requests count, requests outside the window and of
+    another schema do not (unlabelled ones of another schema are no error), and the cut is by rows."""
+    log = Log(tmp_path)
+    log.request("old", [(9.0, 9.0)], age_hours=48)
+    log.request("r1", [(1.0, 1.0), (2.0, 2.0)], age_hours=3)
+    log.request("r2", [(3.0, 3.0)], age_hours=2)
+    log.request("other-schema", [(0.0, 0.0)], age_hours=1.5, features=("a", "c"))
+    log.request("r3", [(4.0, 40.0), (5.0, 50.0)], age_hours=1)
+    log.feedback("r2", [1])
+    target = pd.Series([0, 1])
+    recent = read_labelled_traffic(tmp_path, NOW - timedelta(hours=24), ["a", "b"], target, recent_rows=4)
+    assert recent.recent_inputs.to_dict("list") == {"a": [2.0, 3.0, 4.0, 5.0], "b": [2.0, 3.0, 40.0, 50.0]}
+    everything = read_labelled_traffic(
+        tmp_path, NOW - timedelta(hours=24), ["a", "b"], target, recent_rows=99
+    )
+    assert everything.recent_inputs["a"].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert len(read(tmp_path, target).recent_inputs) == 0  # not asked for
+    assert recent.features.to_dict("list") == {"a": [3.0], "b": [3.0]}  # the labelled rows are unchanged
+
+
 def test_string_labels_stay_strings_and_numeric_targets_refuse_words(tmp_path: Path) -> None:
     log = Log(tmp_path)
     log.request("r1", [(1.0, 2.0)])
@@ -131,7 +152,7 @@ def _dataset(n: int) -> Dataset:
 def _traffic(n: int) -> LabelledTraffic:
     rng = np.random.default_rng(2)
     x = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
-    return LabelledTraffic(x, pd.Series((x["b"] > 0).astype(int)), n, n, 0, 0)
+    return LabelledTraffic(x, pd.Series((x["b"] > 0).astype(int)), n, n, 0, 0, x)
 
 
 def test_labelled_traffic_joins_training_weighted_and_supplies_the_gates_holdout() -> None:
