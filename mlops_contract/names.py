@@ -154,5 +154,8 @@ class Tag(StrEnum):
 
 # Run-artifact path of the training feature reference profile (on the run that logged the model version).
 REFERENCE_PROFILE_ARTIFACT: Final = "reference_profile.json"
+# Run-artifact path of the profile of the rows the version was fit on: data validation's reference
+# (training/reference.py). The drift reference above may be recent traffic (training/drift_reference.py).
+TRAINING_PROFILE_ARTIFACT: Final = "training_profile.json"
 # Run-artifact path of the data validation report.
 VALIDATION_REPORT_ARTIFACT: Final = "validation_report.json"

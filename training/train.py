@@ -17,6 +17,7 @@ from mlflow.entities import RunStatus
 from mlops_contract.names import (
     REFERENCE_PROFILE_ARTIFACT,
     SKOPS_TRUSTED_TYPES,
+    TRAINING_PROFILE_ARTIFACT,
     VALIDATION_REPORT_ARTIFACT,
     Env,
     Tag,
@@ -301,9 +302,10 @@ def _run(
         + f" (baseline {metric}={baseline:.4f}; fit {fit_seconds:.2f}s)"
     )
 
+    columns = [str(c) for c in parts.x_train.columns]
+    mlflow.log_text(build_profile(parts.x_train.to_numpy(), columns).to_json(), TRAINING_PROFILE_ARTIFACT)
     reference = reference_rows(parts, traffic, cfg)
-    profile = build_profile(reference.rows.to_numpy(), [str(c) for c in parts.x_train.columns])
-    mlflow.log_text(profile.to_json(), REFERENCE_PROFILE_ARTIFACT)
+    mlflow.log_text(build_profile(reference.rows.to_numpy(), columns).to_json(), REFERENCE_PROFILE_ARTIFACT)
     # On the run and, with the lineage, on the version: the world its drift is measured from.
     lineage[Tag.REFERENCE_SOURCE.value] = reference.source.value
     lineage[Tag.REFERENCE_ROWS.value] = str(len(reference.rows))

@@ -14,7 +14,13 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from mlops_contract.names import CHALLENGER_ALIAS, CHAMPION_ALIAS, REFERENCE_PROFILE_ARTIFACT, Tag
+from mlops_contract.names import (
+    CHALLENGER_ALIAS,
+    CHAMPION_ALIAS,
+    REFERENCE_PROFILE_ARTIFACT,
+    TRAINING_PROFILE_ARTIFACT,
+    Tag,
+)
 from mlops_contract.profile import ReferenceProfile
 from training import train as train_module
 from training.config import ModelKind, TrainConfig
@@ -170,3 +176,49 @@ def test_cli_success_prints_decision_scores_and_time(mlflow_server: str, model_n
     assert f"{model_name} v1: PROMOTED to champion" in result.stdout
     assert "candidate f1=" in result.stdout and "champion f1=none" in result.stdout
     assert "trained in" in result.stdout
+
+
+def test_the_drift_reference_is_recent_traffic_and_validation_keeps_the_training_rows(
+    mlflow_server: str, model_name: str, tmp_path: Path
+) -> None:
+    """With enough logged requests (labelled or not), the profile serving measures drift against describes
+    them, while data validation still compares new training data with what the champion was fit on."""
+    from sklearn.datasets import load_breast_cancer
+
+    from mlops_contract.inference_log import REQUESTS_DIR, RequestRecord, utc_timestamp
+    from training.reference import champion_reference
+
+    frame = load_breast_cancer(as_frame=True).frame.drop(columns="target")
+    shifted = frame.head(60).assign(**{"worst texture": frame["worst texture"].head(60) + 100.0})
+    (tmp_path / REQUESTS_DIR).mkdir()
+    lines = [
+        RequestRecord(
+            request_id=f"r{i}",
+            timestamp=utc_timestamp(),
+            model_name=model_name,
+            model_version="1",
+            features=tuple(shifted.columns),
+            inputs=(tuple(row),),
+            outputs=(0,),
+        ).to_line()
+        for i, row in enumerate(shifted.itertuples(index=False))
+    ]
+    (tmp_path / REQUESTS_DIR / "requests-0001.jsonl").write_text("\n".join(lines) + "\n")
+
+    result = run_training(mlflow_server, model_name, feedback_dir=str(tmp_path), reference_recent_rows=50)
+    client = MlflowClient(tracking_uri=mlflow_server)
+    version = client.get_model_version(model_name, result.model_version)
+    assert version.tags[Tag.REFERENCE_SOURCE] == "recent-traffic" and version.tags[Tag.REFERENCE_ROWS] == "50"
+    mlflow.set_tracking_uri(mlflow_server)
+    drift = ReferenceProfile.from_json(
+        mlflow.artifacts.load_text(f"runs:/{version.run_id}/{REFERENCE_PROFILE_ARTIFACT}")
+    )
+    trained = ReferenceProfile.from_json(
+        mlflow.artifacts.load_text(f"runs:/{version.run_id}/{TRAINING_PROFILE_ARTIFACT}")
+    )
+    drift_texture = next(f for f in drift.features if f.name == "worst texture")
+    trained_texture = next(f for f in trained.features if f.name == "worst texture")
+    assert min(drift_texture.edges) > frame["worst texture"].max()  # the shifted rows alone
+    assert max(trained_texture.edges) <= frame["worst texture"].max()  # the dataset's
+    reference = champion_reference(client, model_name)
+    assert reference is not None and reference.profile == trained
