@@ -121,8 +121,7 @@ def _join(
             mismatched += 1
             continue
         _check_features(record, feature_names)
-        position = {name: i for i, name in enumerate(record.features)}
-        rows.extend(tuple(row[position[name]] for name in feature_names) for row in record.inputs)
+        rows.extend(_rows(record, feature_names))
         labels.extend(answer.labels)
         labelled += 1
     features = pd.DataFrame(rows, columns=feature_names, dtype=float)
@@ -139,17 +138,26 @@ def _recent_inputs(ordered: list[RequestRecord], feature_names: list[str], limit
     for record in reversed(ordered):
         if count >= limit:
             break
-        if set(record.features) != set(feature_names) or len(record.features) != len(feature_names):
+        if not _same_features(record, feature_names):
             continue
-        position = {name: i for i, name in enumerate(record.features)}
-        chunks.append([tuple(row[position[name]] for name in feature_names) for row in record.inputs])
+        chunks.append(_rows(record, feature_names))
         count += len(record.inputs)
     rows = [row for chunk in reversed(chunks) for row in chunk]
     return pd.DataFrame(rows[max(0, len(rows) - limit) :], columns=feature_names, dtype=float)
 
 
+def _rows(record: RequestRecord, feature_names: list[str]) -> list[tuple[float, ...]]:
+    """The request's rows in the training data's column order (its features may come in any order)."""
+    position = {name: i for i, name in enumerate(record.features)}
+    return [tuple(row[position[name]] for name in feature_names) for row in record.inputs]
+
+
+def _same_features(record: RequestRecord, feature_names: list[str]) -> bool:
+    return set(record.features) == set(feature_names) and len(record.features) == len(feature_names)
+
+
 def _check_features(record: RequestRecord, feature_names: list[str]) -> None:
-    if set(record.features) == set(feature_names) and len(record.features) == len(feature_names):
+    if _same_features(record, feature_names):
         return
     missing = [n for n in feature_names if n not in record.features]
     extra = [n for n in record.features if n not in feature_names]

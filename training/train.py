@@ -26,7 +26,7 @@ from mlops_contract.profile import build_profile
 from training.baseline import baseline_score
 from training.config import ConfigError, ModelKind, TrainConfig
 from training.data import Dataset, Split, load_dataset, split
-from training.drift_reference import reference_rows
+from training.drift_reference import ReferenceSource, reference_rows
 from training.evaluate import evaluate
 from training.feedback_data import LabelledTraffic, read_labelled_traffic
 from training.gate import Decision, GateResult, GateScores, decide_guarded
@@ -303,9 +303,12 @@ def _run(
     )
 
     columns = [str(c) for c in parts.x_train.columns]
-    mlflow.log_text(build_profile(parts.x_train.to_numpy(), columns).to_json(), TRAINING_PROFILE_ARTIFACT)
+    trained = build_profile(parts.x_train.to_numpy(), columns)
     reference = reference_rows(parts, traffic, cfg)
-    mlflow.log_text(build_profile(reference.rows.to_numpy(), columns).to_json(), REFERENCE_PROFILE_ARTIFACT)
+    recent = reference.source is ReferenceSource.RECENT_TRAFFIC
+    drift = build_profile(reference.rows.to_numpy(), columns) if recent else trained
+    mlflow.log_text(trained.to_json(), TRAINING_PROFILE_ARTIFACT)
+    mlflow.log_text(drift.to_json(), REFERENCE_PROFILE_ARTIFACT)
     # On the run and, with the lineage, on the version: the world its drift is measured from.
     lineage[Tag.REFERENCE_SOURCE.value] = reference.source.value
     lineage[Tag.REFERENCE_ROWS.value] = str(len(reference.rows))
