@@ -40,6 +40,7 @@ from sklearn.datasets import load_breast_cancer
 
 from devloop.mlflow_server import MlflowServerSpec, mlflow_executable, mlflow_server_process
 from devloop.process import ManagedProcess, port_free
+from devloop.process_tree import process_tree, rss_bytes
 from mlops_contract.names import Env
 from tests.conftest import free_port
 from training.config import ModelKind, TrainConfig
@@ -104,26 +105,7 @@ class ServerResult:
 
 def rss_mib(pid: int) -> float:
     """Resident memory of a process and all its descendants."""
-    total_kib = 0
-    pids = [pid]
-    children = subprocess.run(
-        ["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False
-    ).stdout.split()
-    for child in children:
-        pids.append(int(child))
-        grand = subprocess.run(
-            ["pgrep", "-P", child], capture_output=True, text=True, check=False
-        ).stdout.split()
-        pids.extend(int(g) for g in grand)
-    for p in pids:
-        try:
-            status = Path(f"/proc/{p}/status").read_text()
-        except OSError:
-            continue
-        match = re.search(r"VmRSS:\s+(\d+) kB", status)
-        if match:
-            total_kib += int(match.group(1))
-    return total_kib / 1024
+    return rss_bytes(process_tree(pid)) / 2**20
 
 
 def serving_python() -> Path:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from devloop.process_tree import command_line, process_tree, rss_bytes
 from tests.infra.conftest import config_for
 from tests.integration.postgres_support import postgres_bin
 from tests.integration.stack_processes import rendered_stack, stack_mlflow, stack_postgres
@@ -35,9 +36,9 @@ def test_the_mlflow_container_starts_no_job_runner_and_fits_its_memory_limit(tmp
     with stack_postgres(stack), stack_mlflow(stack) as server:
         assert server.pid is not None
         time.sleep(SETTLE_SECONDS)
-        tree = _process_tree(server.pid)
-        commands = [_cmdline(pid) for pid in tree]
-        rss = sum(_rss(pid) for pid in tree)
+        tree = process_tree(server.pid)
+        commands = [command_line(pid) for pid in tree]
+        rss = rss_bytes(tree)
     consumers = [c for c in commands if "huey" in c or "_job_runner" in c]
     assert not consumers, f"MLflow started its job runner: {consumers}"
     assert rss < limit * 0.75, (
@@ -50,38 +51,3 @@ def _bytes(quantity: str) -> int:
         if quantity.endswith(suffix):
             return int(quantity.removesuffix(suffix)) * factor
     return int(quantity)
-
-
-def _process_tree(root: int) -> list[int]:
-    """root and all its descendants, from /proc."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # exited while we looked
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(children.get(pid, []))
-    return tree
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _rss(pid: int) -> int:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    for line in status.splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0

@@ -23,6 +23,7 @@ from sklearn.linear_model import LogisticRegression
 
 from devloop.mlflow_server import mlflow_executable
 from devloop.process import ManagedProcess
+from devloop.process_tree import command_line, process_tree
 from mlops_contract.names import CHAMPION_ALIAS
 from services.mlflow.auth_config import auth_config_ini
 from services.mlflow.identities import main
@@ -187,19 +188,11 @@ def test_a_changed_password_file_is_rotated(
     assert auth_server.bootstrap(rotated, capsys) == ["no changes"]
 
 
-def _process_tree(pid: int) -> list[int]:
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    found = [pid]
-    for child in children.read_text().split() if children.exists() else []:
-        found += _process_tree(int(child))
-    return found
-
-
 def test_the_backend_uri_is_on_no_command_line_of_the_server(auth_server: AuthServer) -> None:
     """MLflow reads MLFLOW_BACKEND_STORE_URI (as the cluster now sets it): no argv in /proc shows the URI."""
-    tree = _process_tree(auth_server.pid)
+    tree = process_tree(auth_server.pid)
     assert len(tree) > 1  # the CLI and its uvicorn workers
     for pid in tree:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        cmdline = command_line(pid)
         assert BACKEND_SECRET_MARKER not in cmdline, cmdline
     assert (auth_server.state / f"{BACKEND_SECRET_MARKER}.db").exists()  # and it is the store in use
